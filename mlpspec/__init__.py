@@ -1,0 +1,61 @@
+"""mlpspec: declarative, plugin-based multi-layer perceptrons on numpy.
+
+From Python, the same path as ``mlpspec run``::
+
+    import mlpspec
+
+    registry = mlpspec.load_registry()
+    spec = mlpspec.load_spec("specs/quickstart.toml", registry)
+    result = mlpspec.run(spec, registry, out_dir=None)
+    print(result.test_accuracy)
+    run = mlpspec.load_run(result_dir, registry)   # a saved run, with .predict()
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("mlpspec")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+from mlpspec.components import Layer, Loss, Parameter
+from mlpspec.errors import (
+    DataError,
+    MlpspecError,
+    PluginError,
+    SpecError,
+    TrainingError,
+    UnknownComponentError,
+)
+from mlpspec.hookspec import HOOK_API_VERSION, hookimpl
+from mlpspec.plugins import load_registry
+from mlpspec.registry import Params, Registry
+from mlpspec.runner import LoadedRun, RunResult, load_data, load_run, run
+from mlpspec.spec import Spec, component_ref, load_spec, validate_spec
+
+__all__ = [
+    "HOOK_API_VERSION",
+    "DataError",
+    "Layer",
+    "LoadedRun",
+    "Loss",
+    "MlpspecError",
+    "Parameter",
+    "Params",
+    "PluginError",
+    "Registry",
+    "RunResult",
+    "Spec",
+    "SpecError",
+    "TrainingError",
+    "UnknownComponentError",
+    "__version__",
+    "component_ref",
+    "hookimpl",
+    "load_data",
+    "load_registry",
+    "load_run",
+    "load_spec",
+    "run",
+    "validate_spec",
+]

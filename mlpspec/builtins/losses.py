@@ -1,0 +1,111 @@
+"""Built-in losses: softmax cross-entropy, mean squared error, sigmoid cross-entropy.
+
+Each computes per-example terms on the network's raw output and one-hot targets; the shared
+:class:`~mlpspec.components.Loss` reduces them by mean or sum over the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from mlpspec.builtins.activations import softmax
+from mlpspec.components import Array, Loss
+from mlpspec.hookspec import hookimpl
+from mlpspec.registry import Params
+
+
+class ReductionParams(Params):
+    reduction: Literal["mean", "sum"] = "mean"
+    """How per-example losses combine over a batch (document 001 sums)."""
+
+
+class SoftmaxCrossEntropy(Loss):
+    """−Σ t·log softmax(z), fused: the value from log-sum-exp, the gradient softmax(z) − t."""
+
+    def __init__(self, params: ReductionParams) -> None:
+        self.reduction = params.reduction
+
+    def per_example(
+        self, output: Array, target: Array, *, grad: bool
+    ) -> tuple[Array, Array | None]:
+        shifted = output - output.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        total = exp.sum(axis=1, keepdims=True)
+        values = np.log(total[:, 0]) - np.einsum("ij,ij->i", shifted, target)
+        if not grad:
+            return values, None
+        exp /= total
+        exp -= target
+        return values, exp
+
+    def probabilities(self, output: Array) -> Array:
+        return softmax(output)
+
+
+class SigmoidCrossEntropy(Loss):
+    """Σ_k [−t·log σ(z) − (1 − t)·log(1 − σ(z))] over the classes of one-hot targets.
+
+    The logistic cost of NeuralNetMLP (document 001), taken on the output layer's
+    pre-activation so that it is stable for large |z|; its gradient is σ(z) − t.
+    """
+
+    def __init__(self, params: ReductionParams) -> None:
+        self.reduction = params.reduction
+
+    def per_example(
+        self, output: Array, target: Array, *, grad: bool
+    ) -> tuple[Array, Array | None]:
+        # −t·log σ(z) − (1−t)·log(1−σ(z)) = softplus(z) − t·z
+        values = np.sum(np.logaddexp(0, output) - target * output, axis=1)
+        if not grad:
+            return values, None
+        return values, self.probabilities(output) - target
+
+    def probabilities(self, output: Array) -> Array:
+        return 0.5 * (1 + np.tanh(0.5 * output))
+
+
+class MSEParams(ReductionParams):
+    normalize: bool = False
+    """Divide each output row by its sum before comparing with the targets."""
+
+
+class MeanSquaredError(Loss):
+    """Σ_k (y − t)² per example, where y is the output or, with ``normalize``, y / Σ_k y.
+
+    The gradient includes the normalization's own Jacobian (document 004's version ignores it,
+    which is why its printed accuracy for this loss is so low).
+    """
+
+    def __init__(self, params: MSEParams) -> None:
+        self.reduction = params.reduction
+        self.normalize = params.normalize
+
+    def per_example(
+        self, output: Array, target: Array, *, grad: bool
+    ) -> tuple[Array, Array | None]:
+        if not self.normalize:
+            diff = output - target
+            values = np.einsum("ij,ij->i", diff, diff)
+            return values, (2 * diff if grad else None)
+        row_sum = output.sum(axis=1, keepdims=True)
+        y = output / row_sum
+        diff = y - target
+        values = np.einsum("ij,ij->i", diff, diff)
+        if not grad:
+            return values, None
+        # dL/dy = 2·diff;  y_k = o_k / s  =>  dL/do_j = (dL/dy_j − Σ_k dL/dy_k · y_k) / s
+        grad_y = 2 * diff
+        return values, (grad_y - np.sum(grad_y * y, axis=1, keepdims=True)) / row_sum
+
+    def probabilities(self, output: Array) -> Array:
+        return output / output.sum(axis=1, keepdims=True) if self.normalize else output
+
+
+@hookimpl
+def mlpspec_register_losses(register) -> None:
+    register("softmax_cross_entropy", SoftmaxCrossEntropy, ReductionParams)
+    register("sigmoid_cross_entropy", SigmoidCrossEntropy, ReductionParams)
+    register("mse", MeanSquaredError, MSEParams)

@@ -1,0 +1,71 @@
+"""Built-in optimizers: plain SGD and SGD with momentum.
+
+Both update the parameters in place. Momentum keeps one velocity per parameter, in the form
+document 004 uses: v ← μ·v + lr·g; w ← w − v (the learning rate is folded into v, so a
+schedule changes the step at once rather than through the velocity).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from mlpspec.components import Array, Parameter
+from mlpspec.hookspec import hookimpl
+from mlpspec.registry import Params
+
+LearningRate = Field(gt=0, allow_inf_nan=False)
+
+
+class SGDParams(Params):
+    lr: float = LearningRate
+
+
+class SGD:
+    """w ← w − lr·g."""
+
+    def __init__(self, params: SGDParams) -> None:
+        self.lr = params.lr
+
+    def step(self, parameters: list[Parameter], lr: float) -> None:
+        for p in parameters:
+            p.value -= lr * p.grad
+
+    def state(self) -> dict[str, Array]:
+        return {}
+
+    def load_state(self, state: dict[str, Array]) -> None:
+        pass
+
+
+class MomentumParams(SGDParams):
+    momentum: float = Field(0.9, ge=0, lt=1)
+
+
+class SGDMomentum:
+    """v ← μ·v + lr·g;  w ← w − v."""
+
+    def __init__(self, params: MomentumParams) -> None:
+        self.lr = params.lr
+        self.momentum = params.momentum
+        self.velocities: list[Array] = []
+
+    def step(self, parameters: list[Parameter], lr: float) -> None:
+        if not self.velocities:
+            self.velocities = [np.zeros_like(p.value) for p in parameters]
+        for p, v in zip(parameters, self.velocities, strict=True):
+            v *= self.momentum
+            v += lr * p.grad
+            p.value -= v
+
+    def state(self) -> dict[str, Array]:
+        return {f"velocity.{i}": v for i, v in enumerate(self.velocities)}
+
+    def load_state(self, state: dict[str, Array]) -> None:
+        self.velocities = [state[f"velocity.{i}"] for i in range(len(state))]
+
+
+@hookimpl
+def mlpspec_register_optimizers(register) -> None:
+    register("sgd", SGD, SGDParams)
+    register("sgd_momentum", SGDMomentum, MomentumParams)

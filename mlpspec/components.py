@@ -1,0 +1,156 @@
+"""The contracts that components of each kind meet, and the context they are built in.
+
+Layers and losses are classes to derive from (they share real behaviour); activations,
+initializers, optimizers and schedulers are small protocols. Arrays are numpy arrays of the
+model's dtype (float32 unless the spec says float64), batches are rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from mlpspec.registry import ComponentConfig
+
+Array = np.ndarray
+
+
+@dataclass(eq=False)
+class Parameter:
+    """A trainable array and the gradient of the objective with respect to it.
+
+    ``backward`` writes ``grad``; optimizers update ``value`` in place, so the arrays a layer
+    holds stay the arrays the optimizer changes.
+    """
+
+    value: Array
+    grad: Array = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.grad = np.zeros_like(self.value)
+
+
+class Layer:
+    """A differentiable map from ``(batch, in_features)`` to ``(batch, out_features)``.
+
+    ``forward`` keeps what ``backward`` needs; ``backward`` receives the gradient of the
+    objective with respect to the layer's output, writes its parameters' gradients (including
+    that of its own :meth:`penalty`) and returns the gradient with respect to its input, or
+    ``None`` when ``need_input_grad`` is false (the first layer: nothing needs it). The
+    gradient it receives is its own to overwrite: nothing reads it afterwards.
+    """
+
+    out_features: int
+
+    def forward(self, x: Array, *, training: bool) -> Array:
+        raise NotImplementedError
+
+    def backward(self, grad_out: Array, *, need_input_grad: bool = True) -> Array | None:
+        raise NotImplementedError
+
+    def parameters(self) -> dict[str, Parameter]:
+        """Trainable arrays by name; saved with the model and updated by the optimizer."""
+        return {}
+
+    def buffers(self) -> dict[str, Array]:
+        """Non-trainable state saved with the model (running statistics, for example)."""
+        return {}
+
+    def penalty(self) -> float:
+        """The layer's term in the objective (an L2 penalty, for example)."""
+        return 0.0
+
+
+class Activation(Protocol):
+    """An elementwise (or row-wise) function and its vector-Jacobian product.
+
+    ``backward`` gets the input ``z``, the output ``a = forward(z)`` and the gradient with
+    respect to ``a``, and returns the gradient with respect to ``z``; it may overwrite
+    ``grad_a`` (it is not used again).
+    """
+
+    def forward(self, z: Array) -> Array: ...
+
+    def backward(self, z: Array, a: Array, grad_a: Array) -> Array: ...
+
+
+class Initializer(Protocol):
+    """Draws the initial values of a parameter of ``shape`` for a layer of the given fans."""
+
+    def __call__(
+        self, rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int
+    ) -> Array: ...
+
+
+class Loss:
+    """A loss over a batch, from per-example terms reduced by mean or sum.
+
+    Subclasses implement :meth:`per_example` (values and the gradient of each example's term)
+    and :meth:`probabilities`; the reduction is shared. ``target`` is one-hot, of the output's
+    dtype.
+    """
+
+    reduction: str = "mean"
+
+    def per_example(
+        self, output: Array, target: Array, *, grad: bool
+    ) -> tuple[Array, Array | None]:
+        raise NotImplementedError
+
+    def probabilities(self, output: Array) -> Array:
+        """Class probabilities (or scores) for the network's output; argmax is the prediction."""
+        raise NotImplementedError
+
+    def value(self, output: Array, target: Array) -> float:
+        return self._reduce(self.per_example(output, target, grad=False)[0], output)
+
+    def value_and_grad(self, output: Array, target: Array) -> tuple[float, Array]:
+        values, grad = self.per_example(output, target, grad=True)
+        assert grad is not None
+        if self.reduction == "mean":
+            grad /= output.shape[0]
+        return self._reduce(values, output), grad
+
+    def _reduce(self, values: Array, output: Array) -> float:
+        total = float(np.sum(values, dtype=np.float64))
+        return total / output.shape[0] if self.reduction == "mean" else total
+
+
+class Optimizer(Protocol):
+    """Updates parameters in place from their gradients, at the learning rate it is given."""
+
+    lr: float
+
+    def step(self, parameters: list[Parameter], lr: float) -> None: ...
+
+    def state(self) -> dict[str, Array]: ...
+
+    def load_state(self, state: dict[str, Array]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What a scheduler knows of the run: base learning rate, epochs, steps per epoch."""
+
+    base_lr: float
+    epochs: int
+    steps_per_epoch: int
+
+
+class Scheduler(Protocol):
+    """The learning rate for a step; ``epoch`` counts from 0, ``step`` over the whole run."""
+
+    def lr(self, epoch: int, step: int) -> float: ...
+
+
+@dataclass
+class BuildContext:
+    """What a layer factory gets besides its params and input width."""
+
+    dtype: np.dtype
+    rng: np.random.Generator
+    create: Callable[[ComponentConfig], Any]
+    """Builds a component named in the layer's params (``ctx.create(params.activation)``)."""

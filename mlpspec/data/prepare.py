@@ -1,0 +1,110 @@
+"""From a dataset's raw arrays to what training reads: flat rows of the model's dtype,
+preprocessed, with a validation set held out of the training set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlpspec.data.dataset import Dataset
+from mlpspec.errors import DataError
+
+Array = np.ndarray
+
+
+@dataclass
+class Splits:
+    """Training, validation and test sets, ready for the network."""
+
+    x_train: Array
+    y_train: Array
+    x_val: Array | None
+    y_val: Array | None
+    x_test: Array | None
+    y_test: Array | None
+    classes: Sequence[str]
+    image_shape: tuple[int, int] | None
+
+    @property
+    def features(self) -> int:
+        return self.x_train.shape[1]
+
+
+def prepare(
+    dataset: Dataset, *, preprocess: str, validation: int | float | None, dtype: np.dtype
+) -> Splits:
+    """Flatten, hold out the last ``validation`` training examples, and preprocess.
+
+    Statistics (mean, std, range) come from the training part only, and are applied unchanged
+    to the validation and test sets.
+    """
+    _check(dataset)
+    x, y = dataset.x_train.reshape(len(dataset.x_train), -1), dataset.y_train
+    held = round(validation * len(x)) if isinstance(validation, float) else int(validation or 0)
+    if held >= len(x):
+        raise DataError(
+            f"data.validation holds out {held} examples, but the training set has only {len(x)}"
+        )
+    cut = len(x) - held
+    transform = _transform(preprocess, x[:cut], dataset.value_range)
+
+    def ready(rows: Array | None) -> Array | None:
+        if rows is None:
+            return None
+        return np.ascontiguousarray(
+            transform(rows.reshape(len(rows), -1).astype(np.float64)), dtype=dtype
+        )
+
+    return Splits(
+        x_train=ready(x[:cut]),
+        y_train=_labels(y[:cut]),
+        x_val=ready(x[cut:]) if held else None,
+        y_val=_labels(y[cut:]) if held else None,
+        x_test=ready(dataset.x_test),
+        y_test=None if dataset.y_test is None else _labels(dataset.y_test),
+        classes=list(dataset.classes),
+        image_shape=dataset.image_shape,
+    )
+
+
+def _labels(y: Array) -> Array:
+    return np.asarray(y, dtype=np.int64)
+
+
+def _transform(name: str, x_train: Array, value_range: tuple[float, float] | None):
+    if name == "none":
+        return lambda rows: rows
+    if name == "standardize":
+        # one scalar mean and std over all training values, as document 004 does
+        mean = float(np.mean(x_train, dtype=np.float64))
+        std = float(np.std(x_train, dtype=np.float64)) or 1.0
+        return lambda rows: (rows - mean) / std
+    low, high = (
+        value_range if value_range is not None else (float(x_train.min()), float(x_train.max()))
+    )
+    span = (high - low) or 1.0
+    if name == "scale":
+        return lambda rows: (rows - low) / span
+    if name == "scale_symmetric":
+        return lambda rows: (rows - low) / span * 2.0 - 1.0
+    raise ValueError(f"unknown preprocessing {name!r}")
+
+
+def _check(dataset: Dataset) -> None:
+    classes = len(dataset.classes)
+    for part, x, y in (
+        ("train", dataset.x_train, dataset.y_train),
+        ("test", dataset.x_test, dataset.y_test),
+    ):
+        if x is None:
+            continue
+        if y is None or len(x) != len(y):
+            raise DataError(
+                f"the {part} set has {len(x)} examples but {0 if y is None else len(y)} labels"
+            )
+        if len(y) and (np.min(y) < 0 or np.max(y) >= classes):
+            raise DataError(f"the {part} labels must lie in 0..{classes - 1}")
+    if len(dataset.x_train) == 0:
+        raise DataError("the training set is empty")

@@ -1,0 +1,79 @@
+"""Errors a user can act on.
+
+Every error mlpspec raises on purpose derives from :class:`MlpspecError` and carries the exit
+status the command line uses for it: 2 for input that is wrong (a spec, a plugin, a name),
+1 for a run that failed. The CLI prints ``str(error)`` and nothing else unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class MlpspecError(Exception):
+    """Base class of every error meant for the user rather than for a traceback."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec, at a place a user can find (``layers[1].units``)."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class SpecError(MlpspecError):
+    """A spec that cannot be used: malformed TOML or any number of validation problems."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        count = len(self.problems)
+        header = f"{source}: {count} problem{'s' if count != 1 else ''} in the spec"
+        super().__init__("\n".join([header, *(f"  {p}" for p in self.problems)]))
+
+
+class PluginError(MlpspecError):
+    """A plugin that cannot be used as installed (conflicting names, a broken hook)."""
+
+    exit_code = 2
+
+
+class UnknownComponentError(MlpspecError):
+    """A component name that no loaded plugin registered."""
+
+    exit_code = 2
+
+    def __init__(
+        self, kind: str, name: str, available: Sequence[str], notes: Sequence[str] = ()
+    ) -> None:
+        self.kind, self.name, self.available = kind, name, list(available)
+        parts = [f"unknown {kind} {name!r}"]
+        matches = close_matches(name, available)
+        if matches:
+            parts.append(f"did you mean {' or '.join(repr(m) for m in matches)}?")
+        parts.append(f"available: {', '.join(available) if available else 'none'}")
+        parts.extend(notes)
+        super().__init__("; ".join(parts))
+
+
+class DataError(MlpspecError):
+    """Data that cannot be found, fetched or read; the message names the file or place."""
+
+
+class TrainingError(MlpspecError):
+    """A run that failed while training (for example a loss that became NaN)."""
+
+
+def close_matches(word: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
+    """Names close enough to ``word`` to be a likely typo, best first."""
+    return difflib.get_close_matches(word, list(candidates), n=limit, cutoff=0.6)

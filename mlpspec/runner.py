@@ -1,0 +1,273 @@
+"""A whole run, as ``mlpspec run`` does it and as Python code can: data, build, train,
+test, save. And a saved run, loaded back."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlpspec import __version__
+from mlpspec.builder import SAMPLING_STREAM, build_model, build_optimizer, build_scheduler, rng_for
+from mlpspec.data import DataContext, Splits, prepare
+from mlpspec.data.dataset import env_data_dirs
+from mlpspec.errors import MlpspecError, Problem, SpecError
+from mlpspec.model import Model
+from mlpspec.registry import ComponentConfig, Registry
+from mlpspec.rundir import COMPONENTS, SPEC, SUMMARY, RunDirectory, new_run_dir
+from mlpspec.spec import Spec, read_toml, validate_spec
+from mlpspec.training import History, Plan, Reporter, Trainer
+
+
+@dataclass
+class RunResult:
+    """What a run produced; ``run_dir`` is ``None`` when nothing was saved."""
+
+    spec: Spec
+    model: Model
+    history: History
+    test_loss: float | None
+    test_accuracy: float | None
+    run_dir: Path | None
+    seconds: float
+
+
+def load_data(
+    spec: Spec,
+    registry: Registry,
+    data_dirs: Sequence[Path] = (),
+    progress: bool = False,
+) -> Splits:
+    """The spec's dataset, preprocessed and split, in the model's dtype.
+
+    Folders are searched in order: the spec's ``data_dir`` (relative to the spec's folder),
+    ``data_dirs`` (``--data-dir``), ``$MLPSPEC_DATA_DIR``, the cache, system folders.
+    """
+    base = Path(spec.source).parent if Path(spec.source).is_file() else Path.cwd()
+    explicit = [base / spec.data.data_dir] if spec.data.data_dir else []
+    ctx = DataContext(
+        data_dirs=[*explicit, *data_dirs, *env_data_dirs()],
+        download=spec.data.download,
+        progress=progress,
+        base_dir=base,
+    )
+    dataset = registry.create(spec.data.dataset, ctx)
+    return prepare(
+        dataset,
+        preprocess=spec.data.preprocess,
+        validation=spec.data.validation,
+        dtype=np.dtype(spec.model.dtype),
+    )
+
+
+def provenance(spec: Spec, registry: Registry) -> list[dict[str, Any]]:
+    """Which plugin and package supplied each component the spec names."""
+    records = []
+    for config in iter_components(spec):
+        provider = registry.get(config.kind, config.name).provider
+        record = {
+            "kind": config.kind,
+            "name": config.name,
+            "plugin": provider.plugin,
+            "distribution": provider.distribution,
+            "version": provider.version,
+        }
+        if record not in records:
+            records.append(record)
+    return records
+
+
+def iter_components(node: Any):
+    """Every component reference in a spec or a component's params, depth first."""
+    if isinstance(node, ComponentConfig):
+        yield node
+        node = node.params
+    if isinstance(node, (list, tuple)):
+        for item in node:
+            yield from iter_components(item)
+    elif hasattr(type(node), "model_fields"):
+        for name in type(node).model_fields:
+            yield from iter_components(getattr(node, name))
+
+
+def run(
+    spec: Spec,
+    registry: Registry,
+    *,
+    data_dirs: Sequence[Path] = (),
+    out_dir: Path | None = Path("runs"),
+    reporter: Reporter | None = None,
+) -> RunResult:
+    """Train the spec's model and test it; save everything under ``out_dir`` unless None.
+
+    A run that fails in training still leaves its spec, its metrics so far, the weights of
+    its last good evaluation and a summary saying what went wrong.
+    """
+    started = time.perf_counter()
+    splits = load_data(spec, registry, data_dirs, progress=reporter is not None)
+    model = build_model(spec, registry, splits.features, splits.classes)
+    optimizer = build_optimizer(spec, registry)
+    plan = Plan.of(spec.train, len(splits.x_train))
+    scheduler = build_scheduler(spec, registry, optimizer, plan.epochs, plan.steps_per_epoch)
+    trainer = Trainer(
+        model,
+        optimizer,
+        scheduler,
+        splits,
+        spec.train,
+        rng_for(spec.model.seed, SAMPLING_STREAM),
+        reporter,
+    )
+    folder = None
+    if out_dir is not None:
+        folder = RunDirectory(new_run_dir(Path(out_dir), spec.model.name))
+        folder.write_spec(spec.to_dict())
+        folder.write_json(COMPONENTS, provenance(spec, registry))
+        trainer.reporter = _Saving(trainer.reporter, folder)
+    summary: dict[str, Any] = {
+        "name": spec.model.name,
+        "spec": spec.source,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dataset": spec.data.dataset.name,
+        "features": splits.features,
+        "classes": splits.classes,
+        "image_shape": splits.image_shape,
+        "examples": {
+            "train": len(splits.x_train),
+            "validation": 0 if splits.x_val is None else len(splits.x_val),
+            "test": 0 if splits.x_test is None else len(splits.x_test),
+        },
+        "mlpspec": __version__,
+        "machine": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "platform": platform.platform(),
+        },
+    }
+    try:
+        history = trainer.fit()
+    except MlpspecError as exc:
+        if folder is not None:
+            folder.write_weights(model.state())
+            summary |= {
+                "status": "failed",
+                "error": str(exc),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+            folder.write_json(SUMMARY, summary)
+        raise
+    test_loss = test_accuracy = None
+    if splits.x_test is not None:
+        test_loss, test_accuracy = model.evaluate(splits.x_test, splits.y_test)
+    seconds = time.perf_counter() - started
+    if folder is not None:
+        folder.write_weights(model.state())
+        last = history.evaluations[-1]
+        best_val = max(
+            (e.val_accuracy for e in history.evaluations if e.val_accuracy is not None),
+            default=None,
+        )
+        summary |= {
+            "status": "completed",
+            "epochs_run": history.epochs_run,
+            "steps": history.steps,
+            "stopped_early": history.stopped_early,
+            "best_epoch": history.best_epoch,
+            "train_loss": last.train_loss,
+            "train_accuracy": last.train_accuracy,
+            "val_loss": last.val_loss,
+            "val_accuracy": last.val_accuracy,
+            "best_val_accuracy": best_val,
+            "test_loss": test_loss,
+            "test_accuracy": test_accuracy,
+            "train_seconds": round(history.seconds, 3),
+            "seconds": round(seconds, 3),
+        }
+        folder.write_json(SUMMARY, summary)
+    return RunResult(
+        spec,
+        model,
+        history,
+        test_loss,
+        test_accuracy,
+        None if folder is None else folder.path,
+        seconds,
+    )
+
+
+class _Saving:
+    """Wraps a reporter so that each evaluation is also appended to metrics.jsonl."""
+
+    def __init__(self, inner: Reporter, folder: RunDirectory) -> None:
+        self.inner, self.folder = inner, folder
+
+    def start(self, plan: Plan) -> None:
+        self.inner.start(plan)
+
+    def epoch_progress(self, epoch: int, done: int, total: int) -> None:
+        self.inner.epoch_progress(epoch, done, total)
+
+    def evaluation(self, evaluation, plan: Plan) -> None:
+        self.folder.append_metrics(evaluation.to_dict())
+        self.inner.evaluation(evaluation, plan)
+
+    def end(self, history: History) -> None:
+        self.inner.end(history)
+
+
+@dataclass
+class LoadedRun:
+    """A saved run: its spec, its summary, and its model with the saved weights."""
+
+    path: Path
+    spec: Spec
+    summary: dict[str, Any]
+    model: Model
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(x)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(x)
+
+
+def load_run(path: str | Path, registry: Registry) -> LoadedRun:
+    """Load a run folder; a component whose plugin is missing names the package to install."""
+    folder = RunDirectory(Path(path))
+    summary = folder.read_json(SUMMARY)
+    try:
+        spec = validate_spec(read_toml(folder.path / SPEC), registry, str(folder.path / SPEC))
+    except SpecError as exc:
+        raise _explain_missing(exc, folder) from None
+    model = build_model(spec, registry, int(summary["features"]), summary["classes"])
+    try:
+        model.load_state(folder.read_weights())
+    except ValueError as exc:
+        raise MlpspecError(f"{folder.path}: {exc}") from None
+    return LoadedRun(folder.path, spec, summary, model)
+
+
+def _explain_missing(error: SpecError, folder: RunDirectory) -> SpecError:
+    """Add, to each unknown component, the package that supplied it when the run was made."""
+    try:
+        records = folder.read_json(COMPONENTS)
+    except MlpspecError:
+        return error
+    notes = []
+    for record in records:
+        if record.get("distribution") and any(
+            f"unknown {record['kind']} {record['name']!r}" in p.message for p in error.problems
+        ):
+            notes.append(
+                f"{record['kind']} {record['name']!r} came from {record['distribution']} "
+                f"{record['version']}: install it (pip install {record['distribution']})"
+            )
+    if not notes:
+        return error
+    return SpecError(error.source, [*error.problems, *(Problem("", note) for note in notes)])

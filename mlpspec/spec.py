@@ -1,0 +1,365 @@
+"""The TOML model spec: its schema, how it is read, and how its problems are reported.
+
+Sections are pydantic models with ``extra="forbid"``. A component reference (a layer table,
+``activation = "tanh"``, ``init = {type = "normal", scale = 0.1}``) is checked against the
+registry passed in the validation context: the name must be registered, and the params are
+validated by that component's own params model, so a plugin's params get exactly the checks
+a built-in's do, with the same located messages.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from mlpspec.errors import Problem, SpecError, UnknownComponentError, close_matches
+from mlpspec.registry import ComponentConfig, Registry
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SPEC_VERSION = 1
+"""The version of the spec format this mlpspec writes; older specs are upgraded on load."""
+
+
+def _validate_ref(kind: str, value: Any, info: ValidationInfo) -> ComponentConfig:
+    if isinstance(value, ComponentConfig):
+        return value
+    registry = (info.context or {}).get("registry")
+    if not isinstance(registry, Registry):
+        raise RuntimeError("specs are validated with context={'registry': Registry}")
+    if isinstance(value, str):
+        name, params, name_loc = value, {}, ()
+    elif isinstance(value, Mapping):
+        if "type" not in value:
+            raise PydanticCustomError(
+                "missing_type", f"a {kind} table needs a 'type' key naming the {kind}"
+            )
+        params = {key: item for key, item in value.items() if key != "type"}
+        name, name_loc = value["type"], ("type",)
+    else:
+        raise PydanticCustomError(
+            "component_ref", f"expected a {kind} name, or a table with 'type' and its params"
+        )
+    if not isinstance(name, str):
+        raise _located(name_loc, name, f"the {kind} name must be a string")
+    try:
+        component = registry.get(kind, name)
+    except UnknownComponentError as exc:
+        raise _located(name_loc, name, str(exc)) from None
+    try:
+        checked = component.params.model_validate(params, context=info.context)
+    except ValidationError as exc:
+        allowed = list(component.params.model_fields)
+        raise ValidationError.from_exception_data(
+            exc.title, [_hinted(error, kind, name, allowed) for error in exc.errors()]
+        ) from None
+    return ComponentConfig(kind, name, checked)
+
+
+def _hinted(error: Any, kind: str, name: str, allowed: list[str]) -> InitErrorDetails:
+    """Re-raise a params error as is, but name the keys a component takes when one is unknown."""
+    message, kind_of_error = error["msg"], error["type"]
+    if kind_of_error == "extra_forbidden":
+        message = _unknown_key(str(error["loc"][-1]), allowed)
+        if allowed:
+            message += f"; {kind} {name!r} takes: {', '.join(allowed)}"
+        else:
+            message += f"; {kind} {name!r} takes no parameters"
+        kind_of_error = "unknown_key"
+    return InitErrorDetails(
+        type=PydanticCustomError(kind_of_error, _escape(message)),
+        loc=error["loc"],
+        input=error.get("input"),
+    )
+
+
+def _unknown_key(key: str, allowed: list[str]) -> str:
+    hint = close_matches(key, allowed)
+    return f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+
+
+def _escape(message: str) -> str:
+    """Custom pydantic messages are format strings: keep braces in a message literal."""
+    return message.replace("{", "{{").replace("}", "}}")
+
+
+def _located(loc: tuple[str, ...], value: Any, message: str) -> ValidationError:
+    error = PydanticCustomError("component", _escape(message))
+    return ValidationError.from_exception_data(
+        "component", [InitErrorDetails(type=error, loc=loc, input=value)]
+    )
+
+
+def component_ref(kind: str) -> Any:
+    """The annotation of a spec field that names a component of ``kind``.
+
+    Plugins use it for the components their own components name, exactly as the built-in
+    dense layer does: ``activation: component_ref("activation") = "linear"``.
+    """
+    return Annotated[
+        ComponentConfig,
+        PlainValidator(lambda value, info: _validate_ref(kind, value, info)),
+        PlainSerializer(lambda config: config.to_dict()),
+    ]
+
+
+LayerRef = component_ref("layer")
+ActivationRef = component_ref("activation")
+InitializerRef = component_ref("initializer")
+LossRef = component_ref("loss")
+OptimizerRef = component_ref("optimizer")
+SchedulerRef = component_ref("scheduler")
+DatasetRef = component_ref("dataset")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSection(Section):
+    name: str = Field(min_length=1)
+    seed: int = Field(0, ge=0, lt=2**63)
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+class DataSection(Section):
+    dataset: DatasetRef
+    preprocess: Literal["none", "scale", "scale_symmetric", "standardize"] = "none"
+    validation: int | float | None = Field(None, ge=0)
+    """Examples held out of the training set (the last ones) for validation: a count, or a
+    fraction below 1. Unset: none, or a tenth when early stopping needs a validation set."""
+    data_dir: str | None = None
+    download: bool = True
+
+    @model_validator(mode="after")
+    def _fraction_below_one(self) -> DataSection:
+        if isinstance(self.validation, float) and not 0 < self.validation < 1:
+            raise ValueError("validation must be a count of examples, or a fraction below 1")
+        return self
+
+
+class TrainSection(Section):
+    epochs: int | None = Field(None, gt=0)
+    iterations: int | None = Field(None, gt=0)
+    batch_size: int | Literal["full"] = 32
+    sampling: Literal["shuffle", "sequential", "replacement"] = "shuffle"
+    eval_every: int = Field(1, gt=0)
+    early_stopping: bool = False
+    patience: int = Field(1, gt=0)
+    """Evaluations in a row without a lower validation loss before early stopping stops."""
+
+    @model_validator(mode="after")
+    def _length(self) -> TrainSection:
+        if (self.epochs is None) == (self.iterations is None):
+            raise ValueError("give exactly one of 'epochs' and 'iterations'")
+        if isinstance(self.batch_size, int) and self.batch_size <= 0:
+            raise ValueError("batch_size must be a positive number or 'full'")
+        return self
+
+
+class Spec(Section):
+    """A whole model spec, validated."""
+
+    spec_version: int = SPEC_VERSION
+    model: ModelSection
+    data: DataSection
+    layers: list[LayerRef] = Field(min_length=1)
+    loss: LossRef
+    optimizer: OptimizerRef
+    scheduler: SchedulerRef | None = None
+    train: TrainSection
+    _source: str = PrivateAttr("<spec>")
+
+    @property
+    def source(self) -> str:
+        """Where the spec was read from, for messages."""
+        return self._source
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec, every default filled in, ready to write as TOML."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and validating
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file; a syntax error becomes a :class:`SpecError` at its line and column."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise SpecError(str(path), [Problem("", "no such file")]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(str(path), [Problem("", f"not UTF-8 text ({exc.reason})")]) from None
+    except OSError as exc:
+        raise SpecError(str(path), [Problem("", exc.strerror or str(exc))]) from None
+    return parse_toml(text, str(path))
+
+
+def parse_toml(text: str, source: str = "<spec>") -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        if where:
+            message = message[: where.start()].strip()
+            place = f"line {where[1]}, column {where[2]}"
+        else:
+            place = "end of file" if "end of document" in message else ""
+        raise SpecError(source, [Problem(place, f"invalid TOML: {message}")]) from None
+
+
+def validate_spec(data: Mapping[str, Any], registry: Registry, source: str = "<spec>") -> Spec:
+    """Validate a parsed spec, reporting every problem at once with its place in the spec."""
+    data = upgrade(dict(data), source)
+    try:
+        spec = Spec.model_validate(data, context={"registry": registry})
+    except ValidationError as exc:
+        raise SpecError(source, [_problem(error) for error in exc.errors()]) from None
+    problems = _cross_checks(spec)
+    if problems:
+        raise SpecError(source, problems)
+    spec = _fill_defaults(spec)
+    spec._source = source
+    return spec
+
+
+def load_spec(
+    path: str | Path, registry: Registry, overrides: Mapping[str, Any] | None = None
+) -> Spec:
+    """Read, upgrade and validate the spec at ``path``, with ``overrides`` applied first.
+
+    ``overrides`` maps dotted paths (``train.epochs``, ``layers[0].units``) to values.
+    """
+    data = read_toml(path)
+    for key, value in (overrides or {}).items():
+        _set_path(data, key, value)
+    return validate_spec(data, registry, str(path))
+
+
+def upgrade(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Bring a spec of an older ``spec_version`` to the current one.
+
+    Version 1 is the first format, so there is nothing to convert yet; each future version adds
+    one step here, so that old specs keep working.
+    """
+    version = data.get("spec_version", SPEC_VERSION)
+    if isinstance(version, int) and version > SPEC_VERSION:
+        raise SpecError(
+            source,
+            [
+                Problem(
+                    "spec_version",
+                    f"this spec is version {version}, but this mlpspec reads versions up to "
+                    f"{SPEC_VERSION}: upgrade mlpspec",
+                )
+            ],
+        )
+    return data
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``train.epochs`` or ``layers[0].units`` in nested TOML data."""
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", dotted)
+    node: Any = data
+    for part, following in zip(parts, [*parts[1:], None], strict=True):
+        key: Any = int(part[1:-1]) if part.startswith("[") else part
+        if following is None:
+            node[key] = value
+        else:
+            node = node[key] if isinstance(key, int) else node.setdefault(key, {})
+
+
+DEFAULT_VALIDATION = 0.1
+"""The share of the training set held out when early stopping needs a validation set and the
+spec does not say how much."""
+
+
+def _cross_checks(spec: Spec) -> list[Problem]:
+    """Rules that involve several sections."""
+    problems = []
+    if spec.train.early_stopping and spec.data.validation == 0:
+        problems.append(
+            Problem(
+                "train.early_stopping",
+                "early stopping needs a validation set, but data.validation is 0: hold out "
+                "some training examples (a count, or a fraction below 1)",
+            )
+        )
+    return problems
+
+
+def _fill_defaults(spec: Spec) -> Spec:
+    """Settle defaults that depend on other sections, so the resolved spec states them."""
+    if spec.data.validation is None:
+        held = DEFAULT_VALIDATION if spec.train.early_stopping else 0
+        spec = spec.model_copy(update={"data": spec.data.model_copy(update={"validation": held})})
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------
+# Error messages
+
+
+def format_location(loc: tuple[str | int, ...]) -> str:
+    """``('layers', 1, 'units')`` -> ``layers[1].units``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _problem(error: Mapping[str, Any]) -> Problem:
+    loc = tuple(error["loc"])
+    kind, value = error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        return Problem(format_location(loc), _unknown_key(str(loc[-1]), _allowed_keys(loc[:-1])))
+    if kind == "missing":
+        return Problem(format_location(loc), "this key is required but missing")
+    message = error["msg"]
+    message = message.removeprefix("Value error, ")
+    if kind not in {"component", "missing_type", "component_ref", "value_error", "unknown_key"}:
+        message = f"{message[0].lower()}{message[1:]} (got {_show(value)})"
+    return Problem(format_location(loc), message)
+
+
+def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """Field names of the section a location points into, for typo suggestions."""
+    model: Any = Spec
+    for part in loc:
+        fields = getattr(model, "model_fields", {})
+        if isinstance(part, str) and part in fields:
+            model = fields[part].annotation
+        else:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,208 @@
+"""The training loop: batches, steps, evaluations, early stopping and numerical faults."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from mlpspec.components import Array, Optimizer, Scheduler
+from mlpspec.data import Splits
+from mlpspec.errors import TrainingError
+from mlpspec.model import Model, one_hot
+from mlpspec.spec import TrainSection
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long training runs, worked out from the spec and the size of the training set."""
+
+    batch_size: int
+    steps_per_epoch: int
+    total_steps: int
+    epochs: int
+
+    @classmethod
+    def of(cls, train: TrainSection, examples: int) -> Plan:
+        batch = examples if train.batch_size == "full" else min(train.batch_size, examples)
+        if train.sampling == "replacement":
+            steps_per_epoch = max(examples // batch, 1)
+        else:
+            steps_per_epoch = math.ceil(examples / batch)
+        total = train.iterations or train.epochs * steps_per_epoch
+        return cls(batch, steps_per_epoch, total, math.ceil(total / steps_per_epoch))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The metrics of one evaluation, after ``epoch`` epochs (``step`` steps) of training."""
+
+    epoch: int
+    step: int
+    lr: float
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+@dataclass
+class History:
+    """What happened in training: every evaluation and how it ended."""
+
+    plan: Plan
+    evaluations: list[Evaluation] = field(default_factory=list)
+    epochs_run: int = 0
+    steps: int = 0
+    stopped_early: bool = False
+    best_epoch: int | None = None
+    seconds: float = 0.0
+
+
+class Reporter(Protocol):
+    """Receives progress as training goes; the console display is one such reporter."""
+
+    def start(self, plan: Plan) -> None: ...
+
+    def epoch_progress(self, epoch: int, done: int, total: int) -> None: ...
+
+    def evaluation(self, evaluation: Evaluation, plan: Plan) -> None: ...
+
+    def end(self, history: History) -> None: ...
+
+
+class Silent:
+    """A reporter that reports nothing."""
+
+    def start(self, plan: Plan) -> None:
+        pass
+
+    def epoch_progress(self, epoch: int, done: int, total: int) -> None:
+        pass
+
+    def evaluation(self, evaluation: Evaluation, plan: Plan) -> None:
+        pass
+
+    def end(self, history: History) -> None:
+        pass
+
+
+class Trainer:
+    """Runs the optimization a spec's ``[train]`` section describes."""
+
+    def __init__(
+        self,
+        model: Model,
+        optimizer: Optimizer,
+        scheduler: Scheduler | None,
+        splits: Splits,
+        train: TrainSection,
+        rng: np.random.Generator,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.splits = splits
+        self.train = train
+        self.rng = rng
+        self.reporter = reporter or Silent()
+        self.plan = Plan.of(train, len(splits.x_train))
+        self.targets = one_hot(splits.y_train, len(splits.classes), model.dtype)
+
+    def lr(self, epoch: int, step: int) -> float:
+        return self.optimizer.lr if self.scheduler is None else self.scheduler.lr(epoch, step)
+
+    def batches(self, epoch_steps: int) -> Iterator[tuple[Array, Array]]:
+        """One epoch's batches: contiguous slices (no copy) unless the order is random."""
+        x, t, size = self.splits.x_train, self.targets, self.plan.batch_size
+        if self.train.sampling == "replacement":
+            for _ in range(epoch_steps):
+                rows = self.rng.integers(0, len(x), size)
+                yield x[rows], t[rows]
+            return
+        order = self.rng.permutation(len(x)) if self.train.sampling == "shuffle" else None
+        for start in range(0, epoch_steps * size, size):
+            if order is None:
+                yield x[start : start + size], t[start : start + size]
+            else:
+                rows = order[start : start + size]
+                yield x[rows], t[rows]
+
+    def fit(self) -> History:
+        """Train to the end of the plan, or until early stopping or a numerical fault."""
+        # overflow shows up as a non-finite loss, which stops the run with a clear message
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._fit()
+
+    def _fit(self) -> History:
+        plan, model, optimizer = self.plan, self.model, self.optimizer
+        history = History(plan)
+        self.reporter.start(plan)
+        started = time.perf_counter()
+        best_loss, best_state, worse = math.inf, None, 0
+        last_good = model.snapshot()
+        step = 0
+        for epoch in range(plan.epochs):
+            epoch_steps = min(plan.steps_per_epoch, plan.total_steps - step)
+            lr = self.lr(epoch, step)
+            for done, (x, t) in enumerate(self.batches(epoch_steps), start=1):
+                lr = self.lr(epoch, step)
+                value = model.train_step(x, t)
+                if not math.isfinite(value):
+                    self._fault(value, f"epoch {epoch + 1}, step {step + 1}", lr, last_good)
+                optimizer.step(model.parameters, lr)
+                step += 1
+                self.reporter.epoch_progress(epoch, done, epoch_steps)
+            history.epochs_run, history.steps = epoch + 1, step
+            last_epoch = epoch + 1 == plan.epochs
+            if (epoch + 1) % self.train.eval_every and not last_epoch:
+                continue
+            evaluation = self.evaluate(epoch + 1, step, lr, time.perf_counter() - started)
+            if not math.isfinite(evaluation.train_loss + (evaluation.val_loss or 0.0)):
+                self._fault(
+                    evaluation.train_loss, f"the evaluation after epoch {epoch + 1}", lr, last_good
+                )
+            history.evaluations.append(evaluation)
+            self.reporter.evaluation(evaluation, plan)
+            last_good = model.snapshot()
+            if not self.train.early_stopping:
+                continue
+            if evaluation.val_loss < best_loss:
+                best_loss, best_state, worse = evaluation.val_loss, last_good, 0
+                history.best_epoch = epoch + 1
+            else:
+                worse += 1
+                if worse >= self.train.patience:
+                    model.load_state(best_state)
+                    history.stopped_early = True
+                    break
+        history.seconds = time.perf_counter() - started
+        self.reporter.end(history)
+        return history
+
+    def evaluate(self, epoch: int, step: int, lr: float, seconds: float) -> Evaluation:
+        splits = self.splits
+        train_loss, train_accuracy = self.model.evaluate(splits.x_train, splits.y_train)
+        val_loss = val_accuracy = None
+        if splits.x_val is not None:
+            val_loss, val_accuracy = self.model.evaluate(splits.x_val, splits.y_val)
+        return Evaluation(
+            epoch, step, lr, train_loss, train_accuracy, val_loss, val_accuracy, seconds
+        )
+
+    def _fault(self, value: float, where: str, lr: float, last_good: dict[str, Array]) -> None:
+        """Stop on a non-finite loss, going back to the weights of the last good evaluation."""
+        self.model.load_state(last_good)
+        raise TrainingError(
+            f"the loss became {value} at {where}: the learning rate ({lr:g}) may be too high, "
+            f"or the initial weights too large; the weights of the last good evaluation are kept"
+        )

@@ -1,0 +1,125 @@
+"""The training loop: determinism, plans, sampling, early stopping, numerical faults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlpspec import TrainingError, load_data, run, validate_spec
+from mlpspec.spec import parse_toml
+from mlpspec.training import Plan
+
+from .conftest import SPIRALS_SPEC
+
+
+def spec_of(registry, text=SPIRALS_SPEC):
+    return validate_spec(parse_toml(text), registry)
+
+
+def test_same_spec_and_seed_give_identical_results(registry):
+    a = run(spec_of(registry), registry, out_dir=None)
+    b = run(spec_of(registry), registry, out_dir=None)
+    assert [e.train_loss for e in a.history.evaluations] == [
+        e.train_loss for e in b.history.evaluations
+    ]
+    for name, array in a.model.state().items():
+        assert np.array_equal(array, b.model.state()[name]), name
+    c = run(
+        validate_spec(parse_toml(SPIRALS_SPEC.replace("seed = 3", "seed = 4")), registry),
+        registry,
+        out_dir=None,
+    )
+    assert not np.array_equal(
+        a.model.state()["layers.0.weight"], c.model.state()["layers.0.weight"]
+    )
+
+
+def test_training_learns_spirals(registry):
+    deeper = (
+        '[[layers]]\ntype = "dense"\nunits = 32\nactivation = "relu"\ninit = "he"\n\n'
+        '[[layers]]\ntype = "dense"\nunits = 2'
+    )
+    text = SPIRALS_SPEC.replace("epochs = 5", "epochs = 100").replace(
+        '[[layers]]\ntype = "dense"\nunits = 2', deeper
+    )
+    result = run(validate_spec(parse_toml(text), registry), registry, out_dir=None)
+    assert result.test_accuracy > 0.9
+    assert result.history.evaluations[-1].train_loss < result.history.evaluations[0].train_loss
+
+
+@pytest.mark.parametrize(
+    ("train", "examples", "expected"),
+    [
+        ({"epochs": 3, "batch_size": 10}, 95, Plan(10, 10, 30, 3)),
+        ({"epochs": 2, "batch_size": "full"}, 95, Plan(95, 1, 2, 2)),
+        ({"epochs": 2, "batch_size": 500}, 95, Plan(95, 1, 2, 2)),
+        (
+            {"iterations": 10000, "batch_size": 100, "sampling": "replacement"},
+            60000,
+            Plan(100, 600, 10000, 17),
+        ),
+        ({"iterations": 25, "batch_size": 10}, 95, Plan(10, 10, 25, 3)),
+    ],
+)
+def test_plan(train, examples, expected):
+    from mlpspec.spec import TrainSection
+
+    assert Plan.of(TrainSection(**train), examples) == expected
+
+
+def test_iterations_stop_mid_epoch_and_evaluate_at_the_end(registry):
+    text = SPIRALS_SPEC.replace("epochs = 5", "iterations = 23\neval_every = 2")
+    result = run(validate_spec(parse_toml(text), registry), registry, out_dir=None)
+    assert result.history.steps == 23 and result.history.epochs_run == 3  # 160 rows / 16 = 10 steps
+    assert [e.epoch for e in result.history.evaluations] == [2, 3]
+
+
+@pytest.mark.parametrize("sampling", ["shuffle", "sequential", "replacement"])
+def test_every_sampling_mode_trains(registry, sampling):
+    text = SPIRALS_SPEC.replace("batch_size = 16", f'batch_size = 16\nsampling = "{sampling}"')
+    result = run(validate_spec(parse_toml(text), registry), registry, out_dir=None)
+    assert result.history.steps == 50
+
+
+def test_early_stopping_restores_the_best_weights(registry):
+    # a learning rate so high the validation loss soon rises
+    text = SPIRALS_SPEC.replace(
+        "epochs = 5", "epochs = 200\nearly_stopping = true\npatience = 2"
+    ).replace("lr = 0.1", "lr = 0.9")
+    result = run(validate_spec(parse_toml(text), registry), registry, out_dir=None)
+    history = result.history
+    assert history.stopped_early and history.epochs_run < 200
+    best = min(history.evaluations, key=lambda e: e.val_loss)
+    assert history.best_epoch == best.epoch
+    assert [e.epoch for e in history.evaluations][-3] == best.epoch  # patience 2: two worse ones
+    splits = load_data(result.spec, registry)
+    assert result.model.evaluate(splits.x_val, splits.y_val)[0] == pytest.approx(
+        best.val_loss, rel=1e-6
+    )
+
+
+def test_a_diverging_run_stops_with_the_epoch_and_keeps_good_weights(registry, tmp_path):
+    text = SPIRALS_SPEC.replace("lr = 0.1", "lr = 1e35").replace(
+        "epochs = 5", "epochs = 5\neval_every = 1"
+    )
+    text = text.replace('activation = "tanh"', 'activation = "relu"')
+    spec = validate_spec(parse_toml(text), registry)
+    with pytest.raises(TrainingError) as caught:
+        run(spec, registry, out_dir=tmp_path)
+    message = str(caught.value)
+    assert "epoch 1, step" in message and "learning rate (1e+35)" in message
+    (folder,) = tmp_path.iterdir()
+    import json
+
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "failed" and "learning rate" in summary["error"]
+    weights = np.load(folder / "model.npz", allow_pickle=False)
+    assert all(np.all(np.isfinite(weights[k])) for k in weights.files)
+
+
+def test_float64_models_train_in_float64(registry):
+    text = SPIRALS_SPEC.replace("seed = 3", 'seed = 3\ndtype = "float64"')
+    result = run(validate_spec(parse_toml(text), registry), registry, out_dir=None)
+    assert all(a.dtype == np.float64 for a in result.model.state().values())
+    default = run(validate_spec(parse_toml(SPIRALS_SPEC), registry), registry, out_dir=None)
+    assert all(a.dtype == np.float32 for a in default.model.state().values())
