@@ -18,6 +18,30 @@ from mlpspec.registry import ComponentConfig
 Array = np.ndarray
 
 
+class Workspace:
+    """Arrays a component reuses from one call to the next, by name.
+
+    The training loop calls the same components with the same shapes thousands of times; taking
+    their scratch and output arrays from a workspace means a step allocates nothing. An array
+    is replaced only when the requested shape changes (the last, shorter batch of an epoch, an
+    evaluation chunk). What a component returns from a workspace stays valid until its next
+    call, which is all the forward/backward protocol needs.
+    """
+
+    def __init__(self, dtype: np.dtype | type) -> None:
+        self.dtype = np.dtype(dtype)
+        self._arrays: dict[str, Array] = {}
+
+    def __call__(
+        self, name: str, shape: tuple[int, ...], dtype: np.dtype | type | None = None
+    ) -> Array:
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        array = self._arrays.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(shape, dtype)
+        return array
+
+
 @dataclass(eq=False)
 class Parameter:
     """A trainable array and the gradient of the objective with respect to it.
@@ -69,7 +93,8 @@ class Activation(Protocol):
 
     ``backward`` gets the input ``z``, the output ``a = forward(z)`` and the gradient with
     respect to ``a``, and returns the gradient with respect to ``z``; it may overwrite
-    ``grad_a`` (it is not used again).
+    ``grad_a`` (it is not used again). ``forward`` must not change ``z``, and may return an
+    array it reuses on its next call (each layer builds its own activation).
     """
 
     def forward(self, z: Array) -> Array: ...
@@ -101,7 +126,10 @@ class Loss:
         raise NotImplementedError
 
     def probabilities(self, output: Array) -> Array:
-        """Class probabilities (or scores) for the network's output; argmax is the prediction."""
+        """Class probabilities (or scores) for the network's output; argmax is the prediction.
+
+        Returns a new array: ``output`` may be a layer's workspace, reused on the next call.
+        """
         raise NotImplementedError
 
     def value(self, output: Array, target: Array) -> float:
@@ -120,7 +148,11 @@ class Loss:
 
 
 class Optimizer(Protocol):
-    """Updates parameters in place from their gradients, at the learning rate it is given."""
+    """Updates parameters in place from their gradients, at the learning rate it is given.
+
+    ``step`` may overwrite the gradients (the next backward pass rewrites them), which saves
+    a scratch array and a pass over memory per parameter.
+    """
 
     lr: float
 

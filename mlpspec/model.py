@@ -72,11 +72,11 @@ class Model:
     def predict_proba(self, x: Array) -> Array:
         """Class probabilities (or the loss's scores) for each row of ``x``."""
         x = np.asarray(x, dtype=self.dtype).reshape(len(x), -1)
-        chunks = [
-            self.loss.probabilities(self.forward(x[start : start + EVAL_CHUNK], training=False))
-            for start in range(0, len(x), EVAL_CHUNK)
-        ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.classes)), self.dtype)
+        result = np.empty((len(x), len(self.classes)), self.dtype)
+        for start in range(0, len(x), EVAL_CHUNK):
+            output = self.forward(x[start : start + EVAL_CHUNK], training=False)
+            result[start : start + EVAL_CHUNK] = self.loss.probabilities(output)
+        return result
 
     def predict(self, x: Array) -> Array:
         """The index of the most likely class for each row of ``x``."""

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from mlpspec.components import Array, Optimizer, Scheduler
+from mlpspec.components import Array, Optimizer, Scheduler, Workspace
 from mlpspec.data import Splits
 from mlpspec.errors import TrainingError
 from mlpspec.model import Model, one_hot
@@ -117,25 +117,29 @@ class Trainer:
         self.reporter = reporter or Silent()
         self.plan = Plan.of(train, len(splits.x_train))
         self.targets = one_hot(splits.y_train, len(splits.classes), model.dtype)
+        self.work = Workspace(model.dtype)
 
     def lr(self, epoch: int, step: int) -> float:
         return self.optimizer.lr if self.scheduler is None else self.scheduler.lr(epoch, step)
 
     def batches(self, epoch_steps: int) -> Iterator[tuple[Array, Array]]:
-        """One epoch's batches: contiguous slices (no copy) unless the order is random."""
+        """One epoch's batches: views of the data in order, or rows gathered into reused arrays
+        when the order is random (the dataset itself is never copied)."""
         x, t, size = self.splits.x_train, self.targets, self.plan.batch_size
-        if self.train.sampling == "replacement":
-            for _ in range(epoch_steps):
-                rows = self.rng.integers(0, len(x), size)
-                yield x[rows], t[rows]
-            return
-        order = self.rng.permutation(len(x)) if self.train.sampling == "shuffle" else None
-        for start in range(0, epoch_steps * size, size):
-            if order is None:
+        if self.train.sampling == "sequential":
+            for start in range(0, epoch_steps * size, size):
                 yield x[start : start + size], t[start : start + size]
-            else:
-                rows = order[start : start + size]
-                yield x[rows], t[rows]
+            return
+        if self.train.sampling == "replacement":
+            chosen = (self.rng.integers(0, len(x), size) for _ in range(epoch_steps))
+        else:
+            order = self.rng.permutation(len(x))
+            chosen = (order[start : start + size] for start in range(0, epoch_steps * size, size))
+        for rows in chosen:
+            yield (
+                np.take(x, rows, axis=0, out=self.work("x", (len(rows), x.shape[1]))),
+                np.take(t, rows, axis=0, out=self.work("t", (len(rows), t.shape[1]))),
+            )
 
     def fit(self) -> History:
         """Train to the end of the plan, or until early stopping or a numerical fault."""
@@ -144,7 +148,7 @@ class Trainer:
             return self._fit()
 
     def _fit(self) -> History:
-        plan, model, optimizer = self.plan, self.model, self.optimizer
+        plan, model = self.plan, self.model
         history = History(plan)
         self.reporter.start(plan)
         started = time.perf_counter()
@@ -152,16 +156,7 @@ class Trainer:
         last_good = model.snapshot()
         step = 0
         for epoch in range(plan.epochs):
-            epoch_steps = min(plan.steps_per_epoch, plan.total_steps - step)
-            lr = self.lr(epoch, step)
-            for done, (x, t) in enumerate(self.batches(epoch_steps), start=1):
-                lr = self.lr(epoch, step)
-                value = model.train_step(x, t)
-                if not math.isfinite(value):
-                    self._fault(value, f"epoch {epoch + 1}, step {step + 1}", lr, last_good)
-                optimizer.step(model.parameters, lr)
-                step += 1
-                self.reporter.epoch_progress(epoch, done, epoch_steps)
+            step, lr = self.train_epoch(epoch, step, last_good)
             history.epochs_run, history.steps = epoch + 1, step
             last_epoch = epoch + 1 == plan.epochs
             if (epoch + 1) % self.train.eval_every and not last_epoch:
@@ -188,6 +183,22 @@ class Trainer:
         history.seconds = time.perf_counter() - started
         self.reporter.end(history)
         return history
+
+    def train_epoch(self, epoch: int, step: int, last_good: dict[str, Array]) -> tuple[int, float]:
+        """The steps of one epoch, from global step ``step``: returns the new step count and the
+        learning rate of the last step. A non-finite loss restores ``last_good`` and stops."""
+        model, optimizer = self.model, self.optimizer
+        epoch_steps = min(self.plan.steps_per_epoch, self.plan.total_steps - step)
+        lr = self.lr(epoch, step)
+        for done, (x, t) in enumerate(self.batches(epoch_steps), start=1):
+            lr = self.lr(epoch, step)
+            value = model.train_step(x, t)
+            if not math.isfinite(value):
+                self._fault(value, f"epoch {epoch + 1}, step {step + 1}", lr, last_good)
+            optimizer.step(model.parameters, lr)
+            step += 1
+            self.reporter.epoch_progress(epoch, done, epoch_steps)
+        return step, lr
 
     def evaluate(self, epoch: int, step: int, lr: float, seconds: float) -> Evaluation:
         splits = self.splits

@@ -1,64 +1,71 @@
 """Built-in activations: relu, sigmoid, tanh, linear (identity) and softmax (row-wise).
 
 ``backward(z, a, grad_a)`` is the vector-Jacobian product: it returns dL/dz given dL/da,
-reusing the forward output where the derivative is cheapest in terms of it.
+using the forward output where the derivative is cheapest in terms of it, and working in
+place on ``grad_a`` and the activation's own workspace so that a training step allocates
+nothing.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mlpspec.components import Array
+from mlpspec.components import Array, Workspace
 from mlpspec.hookspec import hookimpl
 from mlpspec.registry import Params
 
 
-class ReLU:
+class Elementwise:
+    """Shared by the built-ins: a workspace for the output and the derivative."""
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.work = Workspace(np.float32)
+
+    def buffer(self, name: str, like: Array) -> Array:
+        return self.work(name, like.shape, like.dtype)
+
+
+class ReLU(Elementwise):
     """max(0, z); its derivative is 1 where z > 0 and 0 elsewhere."""
 
-    def __init__(self, params: Params) -> None:
-        pass
-
     def forward(self, z: Array) -> Array:
-        return np.maximum(z, 0, dtype=z.dtype)
+        return np.maximum(z, 0, out=self.buffer("a", z))
 
     def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
-        grad_a[z <= 0] = 0
-        return grad_a
+        active = np.greater(z, 0, out=self.work("active", z.shape, np.bool_))
+        return np.multiply(grad_a, active, out=grad_a)
 
 
-class Sigmoid:
-    """1 / (1 + e^-z), computed without overflow; derivative a·(1 − a)."""
-
-    def __init__(self, params: Params) -> None:
-        pass
+class Sigmoid(Elementwise):
+    """1 / (1 + e^−z) = (1 + tanh(z/2)) / 2, a form with no overflow; derivative a·(1 − a)."""
 
     def forward(self, z: Array) -> Array:
-        # tanh form: exact, stable for large |z|, and one transcendental call
-        return 0.5 * (1 + np.tanh(0.5 * z))
+        a = np.multiply(z, 0.5, out=self.buffer("a", z))
+        np.tanh(a, out=a)
+        a += 1
+        a *= 0.5
+        return a
 
     def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
-        return grad_a * a * (1 - a)
+        slope = np.subtract(1, a, out=self.buffer("slope", a))
+        slope *= a
+        return np.multiply(grad_a, slope, out=grad_a)
 
 
-class Tanh:
+class Tanh(Elementwise):
     """tanh(z); derivative 1 − a²."""
 
-    def __init__(self, params: Params) -> None:
-        pass
-
     def forward(self, z: Array) -> Array:
-        return np.tanh(z)
+        return np.tanh(z, out=self.buffer("a", z))
 
     def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
-        return grad_a * (1 - a * a)
+        slope = np.multiply(a, a, out=self.buffer("slope", a))
+        np.subtract(1, slope, out=slope)
+        return np.multiply(grad_a, slope, out=grad_a)
 
 
-class Linear:
+class Linear(Elementwise):
     """The identity: for output layers whose loss applies its own link (softmax, sigmoid)."""
-
-    def __init__(self, params: Params) -> None:
-        pass
 
     def forward(self, z: Array) -> Array:
         return z
@@ -67,28 +74,28 @@ class Linear:
         return grad_a
 
 
-class Softmax:
+class Softmax(Elementwise):
     """Row-wise softmax; its vector-Jacobian product is a·(g − Σ g·a).
 
     Prefer a linear output with the ``softmax_cross_entropy`` loss, which fuses the two stably;
     this is for networks that want probabilities as a layer's output.
     """
 
-    def __init__(self, params: Params) -> None:
-        pass
-
     def forward(self, z: Array) -> Array:
-        return softmax(z)
+        return softmax(z, out=self.buffer("a", z))
 
     def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
-        return a * (grad_a - np.sum(grad_a * a, axis=1, keepdims=True))
+        dot = np.einsum("ij,ij->i", grad_a, a)[:, None]
+        grad_a -= dot
+        return np.multiply(grad_a, a, out=grad_a)
 
 
-def softmax(z: Array) -> Array:
+def softmax(z: Array, out: Array | None = None) -> Array:
     """Row-wise softmax, shifted by each row's maximum so that exp cannot overflow."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
-    return e
+    out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
 
 
 @hookimpl

@@ -1,11 +1,15 @@
-"""Built-in layers: dense (affine + activation + dropout + L2), activation, dropout."""
+"""Built-in layers: dense (affine + activation + dropout + L2), activation, dropout.
+
+The hot path writes into arrays reused from step to step (a :class:`Workspace`) and updates
+in place, so that training allocates nothing per step; the arithmetic is the textbook one.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from pydantic import Field
 
-from mlpspec.components import Array, BuildContext, Layer, Parameter
+from mlpspec.components import Array, BuildContext, Layer, Parameter, Workspace
 from mlpspec.hookspec import hookimpl
 from mlpspec.registry import Params
 from mlpspec.spec import ActivationRef, InitializerRef
@@ -15,23 +19,29 @@ DropRate = Field(0.0, ge=0.0, lt=1.0)
 
 class InvertedDropout:
     """Zeroes each unit with probability ``rate`` in training and scales survivors by
-    1 / (1 − rate), so that inference needs no rescaling (the identity)."""
+    1 / (1 − rate), so that inference needs no rescaling (the identity).
 
-    def __init__(self, rate: float, rng: np.random.Generator) -> None:
+    The mask is kept with the scale folded in, so backward is one multiplication.
+    """
+
+    def __init__(self, rate: float, rng: np.random.Generator, work: Workspace) -> None:
         self.rate = rate
         self.rng = rng
+        self.work = work
         self.mask: Array | None = None
 
     def forward(self, a: Array, training: bool) -> Array:
         if not training or self.rate == 0.0:
             self.mask = None
             return a
-        keep = self.rng.random(a.shape, dtype=a.dtype) >= self.rate
-        self.mask = keep * a.dtype.type(1.0 / (1.0 - self.rate))
-        return a * self.mask
+        mask = self.work("dropout.mask", a.shape)
+        self.rng.random(out=mask, dtype=mask.dtype)
+        keep = np.greater_equal(mask, self.rate, out=self.work("dropout.keep", a.shape, np.bool_))
+        self.mask = np.multiply(keep, 1.0 / (1.0 - self.rate), out=mask)
+        return np.multiply(a, self.mask, out=self.work("dropout.out", a.shape))
 
     def backward(self, grad: Array) -> Array:
-        return grad if self.mask is None else grad * self.mask
+        return grad if self.mask is None else np.multiply(grad, self.mask, out=grad)
 
 
 class DenseParams(Params):
@@ -46,7 +56,7 @@ class DenseParams(Params):
 
 
 class Dense(Layer):
-    """Affine map x·W + b, then an activation, then dropout; optional L2 on W."""
+    """Affine map z = x·W + b, then an activation, then dropout; optional L2 on W."""
 
     def __init__(self, params: DenseParams, in_features: int, ctx: BuildContext) -> None:
         units = params.units
@@ -58,15 +68,14 @@ class Dense(Layer):
         )
         self.bias = Parameter(bias_init(ctx.rng, (units,), in_features, units).astype(ctx.dtype))
         self.activation = ctx.create(params.activation)
-        self.dropout = InvertedDropout(params.dropout, ctx.rng)
+        self.work = Workspace(ctx.dtype)
+        self.dropout = InvertedDropout(params.dropout, ctx.rng, self.work)
         self.l2 = params.l2
-        self._x: Array | None = None
-        self._z: Array | None = None
-        self._a: Array | None = None
+        self._x = self._z = self._a = np.empty(0, ctx.dtype)
 
     def forward(self, x: Array, *, training: bool) -> Array:
         self._x = x
-        self._z = x @ self.weight.value
+        self._z = np.matmul(x, self.weight.value, out=self.work("z", (len(x), self.out_features)))
         self._z += self.bias.value
         self._a = self.activation.forward(self._z)
         return self.dropout.forward(self._a, training)
@@ -75,9 +84,14 @@ class Dense(Layer):
         grad_z = self.activation.backward(self._z, self._a, self.dropout.backward(grad_out))
         np.matmul(self._x.T, grad_z, out=self.weight.grad)
         if self.l2:
-            self.weight.grad += self.l2 * self.weight.value
+            decay = np.multiply(
+                self.weight.value, self.l2, out=self.work("decay", self.weight.value.shape)
+            )
+            self.weight.grad += decay
         np.sum(grad_z, axis=0, out=self.bias.grad)
-        return grad_z @ self.weight.value.T if need_input_grad else None
+        if not need_input_grad:
+            return None
+        return np.matmul(grad_z, self.weight.value.T, out=self.work("grad_x", self._x.shape))
 
     def parameters(self) -> dict[str, Parameter]:
         return {"weight": self.weight, "bias": self.bias}
@@ -85,7 +99,8 @@ class Dense(Layer):
     def penalty(self) -> float:
         if not self.l2:
             return 0.0
-        return 0.5 * self.l2 * float(np.sum(np.square(self.weight.value), dtype=np.float64))
+        w = self.weight.value.ravel()
+        return 0.5 * self.l2 * float(np.dot(w, w))
 
 
 class ActivationParams(Params):
@@ -117,7 +132,7 @@ class Dropout(Layer):
 
     def __init__(self, params: DropoutParams, in_features: int, ctx: BuildContext) -> None:
         self.out_features = in_features
-        self.dropout = InvertedDropout(params.rate, ctx.rng)
+        self.dropout = InvertedDropout(params.rate, ctx.rng, Workspace(ctx.dtype))
 
     def forward(self, x: Array, *, training: bool) -> Array:
         return self.dropout.forward(x, training)

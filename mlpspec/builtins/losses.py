@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 
 from mlpspec.builtins.activations import softmax
-from mlpspec.components import Array, Loss
+from mlpspec.components import Array, Loss, Workspace
 from mlpspec.hookspec import hookimpl
 from mlpspec.registry import Params
 
@@ -26,17 +26,23 @@ class SoftmaxCrossEntropy(Loss):
 
     def __init__(self, params: ReductionParams) -> None:
         self.reduction = params.reduction
+        self.work = Workspace(np.float32)
 
     def per_example(
         self, output: Array, target: Array, *, grad: bool
     ) -> tuple[Array, Array | None]:
-        shifted = output - output.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
+        # log softmax(z)_k = s_k − log Σ_j exp(s_j), with s = z − max(z) so exp cannot overflow
+        shape, dtype = output.shape, output.dtype
+        shifted = np.subtract(
+            output, output.max(axis=1, keepdims=True), out=self.work("shifted", shape, dtype)
+        )
+        exp = np.exp(shifted, out=self.work("exp", shape, dtype))
         total = exp.sum(axis=1, keepdims=True)
-        values = np.log(total[:, 0]) - np.einsum("ij,ij->i", shifted, target)
+        values = np.log(total[:, 0])
+        values -= np.einsum("ij,ij->i", shifted, target)
         if not grad:
             return values, None
-        exp /= total
+        exp /= total  # softmax(z)
         exp -= target
         return values, exp
 
@@ -101,7 +107,7 @@ class MeanSquaredError(Loss):
         return values, (grad_y - np.sum(grad_y * y, axis=1, keepdims=True)) / row_sum
 
     def probabilities(self, output: Array) -> Array:
-        return output / output.sum(axis=1, keepdims=True) if self.normalize else output
+        return output / output.sum(axis=1, keepdims=True) if self.normalize else output.copy()
 
 
 @hookimpl

@@ -22,14 +22,15 @@ class SGDParams(Params):
 
 
 class SGD:
-    """w ← w − lr·g."""
+    """w ← w − lr·g (the gradient array is scaled in place)."""
 
     def __init__(self, params: SGDParams) -> None:
         self.lr = params.lr
 
     def step(self, parameters: list[Parameter], lr: float) -> None:
         for p in parameters:
-            p.value -= lr * p.grad
+            p.grad *= lr
+            p.value -= p.grad
 
     def state(self) -> dict[str, Array]:
         return {}
@@ -55,7 +56,8 @@ class SGDMomentum:
             self.velocities = [np.zeros_like(p.value) for p in parameters]
         for p, v in zip(parameters, self.velocities, strict=True):
             v *= self.momentum
-            v += lr * p.grad
+            p.grad *= lr
+            v += p.grad
             p.value -= v
 
     def state(self) -> dict[str, Array]:

@@ -3,7 +3,7 @@ preprocessed, with a validation set held out of the training set."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,9 +53,9 @@ def prepare(
     def ready(rows: Array | None) -> Array | None:
         if rows is None:
             return None
-        return np.ascontiguousarray(
-            transform(rows.reshape(len(rows), -1).astype(np.float64)), dtype=dtype
-        )
+        rows = np.array(rows.reshape(len(rows), -1), dtype=dtype, order="C")  # one copy
+        transform(rows)
+        return rows
 
     return Splits(
         x_train=ready(x[:cut]),
@@ -73,23 +73,33 @@ def _labels(y: Array) -> Array:
     return np.asarray(y, dtype=np.int64)
 
 
-def _transform(name: str, x_train: Array, value_range: tuple[float, float] | None):
+def _transform(
+    name: str, x_train: Array, value_range: tuple[float, float] | None
+) -> Callable[[Array], None]:
+    """The preprocessing as an in-place operation on rows of the model's dtype.
+
+    Statistics are computed in float64 from the raw training rows; applying them in the
+    model's dtype, in place, keeps the peak memory at one copy of the data.
+    """
     if name == "none":
-        return lambda rows: rows
+        return lambda rows: None
     if name == "standardize":
         # one scalar mean and std over all training values, as document 004 does
-        mean = float(np.mean(x_train, dtype=np.float64))
-        std = float(np.std(x_train, dtype=np.float64)) or 1.0
-        return lambda rows: (rows - mean) / std
-    low, high = (
-        value_range if value_range is not None else (float(x_train.min()), float(x_train.max()))
-    )
-    span = (high - low) or 1.0
-    if name == "scale":
-        return lambda rows: (rows - low) / span
-    if name == "scale_symmetric":
-        return lambda rows: (rows - low) / span * 2.0 - 1.0
-    raise ValueError(f"unknown preprocessing {name!r}")
+        shift = float(np.mean(x_train, dtype=np.float64))
+        scale = float(np.std(x_train, dtype=np.float64)) or 1.0
+    elif name in ("scale", "scale_symmetric"):
+        low, high = value_range or (float(np.min(x_train)), float(np.max(x_train)))
+        shift, scale = low, (high - low) or 1.0
+        if name == "scale_symmetric":  # (x − low)/span·2 − 1 = (x − (low + span/2)) / (span/2)
+            shift, scale = low + scale / 2, scale / 2
+    else:
+        raise ValueError(f"unknown preprocessing {name!r}")
+
+    def apply(rows: Array) -> None:
+        rows -= shift
+        rows /= scale
+
+    return apply
 
 
 def _check(dataset: Dataset) -> None:
