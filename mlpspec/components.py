@@ -115,7 +115,7 @@ class Loss:
 
     Subclasses implement :meth:`per_example` (values and the gradient of each example's term)
     and :meth:`probabilities`; the reduction is shared. ``target`` is one-hot, of the output's
-    dtype.
+    dtype. The arrays returned may be the loss's workspace: valid until its next call.
     """
 
     reduction: str = "mean"

@@ -120,6 +120,7 @@ def check_activation_gradients(activation: Activation, z: Array) -> None:
 def check_loss_gradients(loss: Loss, output: Array, target: Array) -> None:
     """Check ``value_and_grad`` against the numerical gradient of ``value``."""
     value, analytic = loss.value_and_grad(output.copy(), target)
+    analytic = analytic.copy()  # it may be the loss's workspace, reused by the calls below
     if not np.isclose(value, loss.value(output, target)):
         raise AssertionError("value_and_grad and value disagree on the loss")
     assert_close("output", analytic, numerical_gradient(lambda: loss.value(output, target), output))
