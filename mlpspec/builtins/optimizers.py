@@ -12,6 +12,7 @@ from pydantic import Field
 
 from mlpspec.components import Array, Parameter
 from mlpspec.hookspec import hookimpl
+from mlpspec.parallel import elementwise
 from mlpspec.registry import Params
 
 LearningRate = Field(gt=0, allow_inf_nan=False)
@@ -28,9 +29,12 @@ class SGD:
         self.lr = params.lr
 
     def step(self, parameters: list[Parameter], lr: float) -> None:
+        def update(w: Array, g: Array) -> None:
+            g *= lr
+            w -= g
+
         for p in parameters:
-            p.grad *= lr
-            p.value -= p.grad
+            elementwise(update, p.value, p.grad)
 
     def state(self) -> dict[str, Array]:
         return {}
@@ -54,11 +58,15 @@ class SGDMomentum:
     def step(self, parameters: list[Parameter], lr: float) -> None:
         if not self.velocities:
             self.velocities = [np.zeros_like(p.value) for p in parameters]
-        for p, v in zip(parameters, self.velocities, strict=True):
+
+        def update(w: Array, g: Array, v: Array) -> None:
             v *= self.momentum
-            p.grad *= lr
-            v += p.grad
-            p.value -= v
+            g *= lr
+            v += g
+            w -= v
+
+        for p, v in zip(parameters, self.velocities, strict=True):
+            elementwise(update, p.value, p.grad, v)
 
     def state(self) -> dict[str, Array]:
         return {f"velocity.{i}": v for i, v in enumerate(self.velocities)}
