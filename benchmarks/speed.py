@@ -34,12 +34,15 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = {
-    "W1": ROOT / "specs" / "fullbatch_relu_l2.toml",
+    "W1": ROOT / "specs" / "neuralnetmlp.toml",
     "W2": ROOT / "specs" / "glorot_early_stopping.toml",
     "W3": ROOT / "specs" / "dropout.toml",
     "W4": ROOT / "specs" / "two_layer_net.toml",
     "W5": ROOT / "benchmarks" / "w5_wide_relu.toml",
+    "FB": ROOT / "specs" / "fullbatch_relu_l2.toml",
 }
+"""W1 is document 001's NeuralNetMLP (784-100 sigmoid-10, logistic loss summed, batch 100);
+FB is the full-batch workload (one step per epoch over all 60,000 images)."""
 THREADS = os.cpu_count() or 1
 
 
@@ -91,7 +94,8 @@ def time_mlpspec(spec_path: Path, data_dir: str, epochs: int, overrides: dict) -
 
 
 def torch_model(spec, features: int):
-    """The spec's network in idiomatic PyTorch: nn.Sequential, its loss, torch.optim."""
+    """The spec's network in idiomatic PyTorch: nn.Sequential, its loss, torch.optim; and
+    whether the loss takes one-hot targets."""
     import torch
     from torch import nn
 
@@ -115,9 +119,12 @@ def torch_model(spec, features: int):
     momentum = getattr(opt, "momentum", 0.0)
     model = nn.Sequential(*modules)
     optimizer = torch.optim.SGD(model.parameters(), lr=opt.lr, momentum=momentum, weight_decay=l2)
-    if spec.loss.name != "softmax_cross_entropy":
-        raise ValueError(f"no PyTorch twin for loss {spec.loss.name!r}")
-    return model, nn.CrossEntropyLoss(), optimizer
+    reduction = spec.loss.params.reduction
+    if spec.loss.name == "softmax_cross_entropy":
+        return model, nn.CrossEntropyLoss(reduction=reduction), optimizer, False
+    if spec.loss.name == "sigmoid_cross_entropy":  # on one-hot targets, as mlpspec's
+        return model, nn.BCEWithLogitsLoss(reduction=reduction), optimizer, True
+    raise ValueError(f"no PyTorch twin for loss {spec.loss.name!r}")
 
 
 def time_torch(spec_path: Path, data_dir: str, epochs: int, overrides: dict) -> list[float]:
@@ -127,8 +134,10 @@ def time_torch(spec_path: Path, data_dir: str, epochs: int, overrides: dict) -> 
     torch.manual_seed(0)
     _, spec, splits = load(spec_path, data_dir, overrides)
     x = torch.from_numpy(splits.x_train)
+    model, loss_fn, optimizer, one_hot = torch_model(spec, splits.features)
     y = torch.from_numpy(splits.y_train)
-    model, loss_fn, optimizer = torch_model(spec, splits.features)
+    if one_hot:
+        y = torch.nn.functional.one_hot(y, len(splits.classes)).to(x.dtype)
     model.train()
     reset_peak_memory()
     n = len(x)
