@@ -6,9 +6,12 @@ From Python, the same path as ``mlpspec run``::
 
     registry = mlpspec.load_registry()
     spec = mlpspec.load_spec("specs/quickstart.toml", registry)
-    result = mlpspec.run(spec, registry, out_dir=None)
+    result = mlpspec.run(spec, registry, out_dir=None)   # data, build, train, test
     print(result.test_accuracy)
-    run = mlpspec.load_run(result_dir, registry)   # a saved run, with .predict()
+
+    splits = mlpspec.load_data(spec, registry)           # or step by step
+    model = mlpspec.build_model(spec, registry, splits.features, splits.classes)
+    saved = mlpspec.load_run("runs/NAME-DATE", registry)  # a saved run, with .predict()
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -18,6 +21,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
+from mlpspec.builder import build_model
 from mlpspec.components import Layer, Loss, Parameter
 from mlpspec.errors import (
     DataError,
@@ -50,6 +54,7 @@ __all__ = [
     "TrainingError",
     "UnknownComponentError",
     "__version__",
+    "build_model",
     "component_ref",
     "hookimpl",
     "load_data",

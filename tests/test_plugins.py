@@ -214,3 +214,21 @@ def test_local_module_plugins_load_with_plugin_option(tmp_path, monkeypatch):
     )
     assert registry.get("activation", "tanh")  # built-ins still there
     sys.modules.pop("my_local_plugin", None)
+
+
+def test_loading_a_run_whose_plugin_is_missing_names_the_package(tmp_path):
+    from mlpspec import SpecError, load_run, run, validate_spec
+    from mlpspec.spec import parse_toml
+
+    from .conftest import SPIRALS_SPEC
+
+    with_plugin = load_registry(
+        sources=[*discover(), plugin("shifty", mlpspec_register_activations=register_shift)]
+    )
+    spec = validate_spec(parse_toml(SPIRALS_SPEC.replace('"tanh"', '"shift"')), with_plugin)
+    result = run(spec, with_plugin, out_dir=tmp_path)
+    assert load_run(result.run_dir, with_plugin).model is not None
+    with pytest.raises(SpecError) as caught:
+        load_run(result.run_dir, load_registry())
+    assert "unknown activation 'shift'" in str(caught.value)
+    assert "came from shifty-dist 1.0: install it (pip install shifty-dist)" in str(caught.value)

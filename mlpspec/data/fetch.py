@@ -44,12 +44,17 @@ def find_or_fetch(
             missing.append(remote)
         else:
             found[remote.name] = path
-    if missing and ctx.download:
-        target = ctx.cache_dir / folder
-        for remote in missing:
-            found[remote.name] = download(remote, mirrors, target, ctx.progress)
-    elif missing:
-        raise DataError(_missing_message(folder, missing, places))
+    if missing and not ctx.download:
+        raise DataError(
+            _missing_message(folder, missing, places)
+            + "downloads are off (data.download = false): put the files in one of these "
+            "folders, or point data_dir, --data-dir or MLPSPEC_DATA_DIR at a folder that has them"
+        )
+    for remote in missing:
+        try:
+            found[remote.name] = download(remote, mirrors, ctx.cache_dir / folder, ctx.progress)
+        except DataError as exc:
+            raise DataError(_missing_message(folder, missing, places) + str(exc)) from None
     return found
 
 
@@ -96,8 +101,4 @@ def _short(exc: Exception) -> str:
 def _missing_message(folder: str, missing: Sequence[RemoteFile], places: Sequence[Path]) -> str:
     names = ", ".join(remote.name for remote in missing)
     looked = "\n  ".join(str(place) for place in dict.fromkeys(places))
-    return (
-        f"{folder}: missing {names}; looked in:\n  {looked}\n"
-        "downloads are off (data.download = false): put the files in one of these folders, or "
-        "point data_dir, --data-dir or MLPSPEC_DATA_DIR at a folder that has them"
-    )
+    return f"{folder}: missing {names}; looked in:\n  {looked}\n"

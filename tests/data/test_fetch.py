@@ -100,6 +100,7 @@ def test_every_mirror_failing_says_where_and_how_to_supply(tmp_path):
             )
     message = str(caught.value)
     assert message.count("404") == 2 and "MLPSPEC_DATA_DIR" in message
+    assert "looked in" in message and str(tmp_path / "set") in message
 
 
 def test_no_download_allowed_lists_every_place_looked(tmp_path):
