@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from mlpspec.components import Array, BuildContext, Layer, Parameter
 from mlpspec.hookspec import hookimpl
@@ -35,6 +35,15 @@ class InvertedDropout:
 
 
 class DenseParams(Params):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"units": 4, "activation": "tanh"},
+                {"units": 3, "activation": "relu", "init": "he", "dropout": 0.5, "l2": 0.1},
+            ]
+        }
+    )
+
     units: int = Field(gt=0)
     activation: ActivationRef = "linear"
     init: InitializerRef = "glorot"
@@ -89,6 +98,8 @@ class Dense(Layer):
 
 
 class ActivationParams(Params):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"activation": "tanh"}]})
+
     activation: ActivationRef
 
 
