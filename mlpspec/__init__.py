@@ -18,7 +18,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-from mlpspec.components import Layer, Loss, Parameter
+from mlpspec.components import BuildContext, Layer, Loss, Parameter, Schedule
 from mlpspec.errors import (
     DataError,
     MlpspecError,
@@ -35,6 +35,7 @@ from mlpspec.spec import Spec, component_ref, load_spec, validate_spec
 
 __all__ = [
     "HOOK_API_VERSION",
+    "BuildContext",
     "DataError",
     "Layer",
     "LoadedRun",
@@ -45,6 +46,7 @@ __all__ = [
     "PluginError",
     "Registry",
     "RunResult",
+    "Schedule",
     "Spec",
     "SpecError",
     "TrainingError",
