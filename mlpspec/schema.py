@@ -41,7 +41,7 @@ def spec_schema(registry: Registry) -> dict[str, Any]:
         branches = [_branch(c, defs[_def_name(refs, c.params)]) for c in registry.components(kind)]
         defs[f"component.{kind}"] = _union(kind, registry, branches)
     root = defs.pop(_def_name(refs, Spec))
-    result = _replace_markers({"$schema": DRAFT, "title": "mlpspec spec", **root, "$defs": defs})
+    result = _replace_markers({"$schema": DRAFT, **root, "title": "mlpspec spec", "$defs": defs})
     _drop_unreferenced(result, {_def_name(refs, model) for model in models[1:]})
     return result
 

@@ -16,9 +16,7 @@ from mlpspec import BuildContext, Layer, Parameter, Params
 
 
 class BatchNormParams(Params):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{}, {"momentum": 0.5, "eps": 1e-3}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{}, {"momentum": 0.5, "eps": 1e-3}]})
 
     momentum: float = Field(0.9, ge=0, lt=1)
     """Running average r ← momentum·r + (1 − momentum)·batch statistic."""
@@ -73,9 +71,7 @@ class BatchNorm(Layer):
             return grad_x_hat * inv_std
         # the batch's mean and variance depend on every row of x
         return inv_std * (
-            grad_x_hat
-            - grad_x_hat.mean(axis=0)
-            - x_hat * np.mean(grad_x_hat * x_hat, axis=0)
+            grad_x_hat - grad_x_hat.mean(axis=0) - x_hat * np.mean(grad_x_hat * x_hat, axis=0)
         )
 
     def parameters(self) -> dict[str, Parameter]:

@@ -47,9 +47,7 @@ def test_gradients_in_float64(training):
 
 
 def test_running_statistics_are_saved_with_the_model(tmp_path):
-    spec = mlpspec.load_spec(
-        SPEC, REGISTRY, {"train.epochs": 2, "model.name": "saved-batchnorm"}
-    )
+    spec = mlpspec.load_spec(SPEC, REGISTRY, {"train.epochs": 2, "model.name": "saved-batchnorm"})
     result = mlpspec.run(spec, REGISTRY, out_dir=tmp_path)
     with np.load(result.run_dir / "model.npz", allow_pickle=False) as saved:
         running_var = saved["layers.1.running_var"]

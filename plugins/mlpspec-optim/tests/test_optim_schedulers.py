@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -31,13 +32,15 @@ def test_step_decay_halves_every_two_epochs():
 
 def test_cosine_warms_up_then_falls_along_half_a_cosine():
     schedule = Schedule(base_lr=0.2, epochs=2, steps_per_epoch=5)  # 10 steps
-    scheduler = create(REGISTRY, "scheduler", {"type": "cosine_warmup", "warmup_steps": 2}, schedule)
+    scheduler = create(
+        REGISTRY, "scheduler", {"type": "cosine_warmup", "warmup_steps": 2}, schedule
+    )
     lrs = [scheduler.lr(step // 5, step) for step in range(10)]
     assert lrs[:2] == pytest.approx([0.1, 0.2])  # (s + 1)/2 of the lr
     assert lrs[2] == pytest.approx(0.2)  # the cosine starts at the top ...
     assert lrs[6] == pytest.approx(0.1)  # ... is halfway down halfway through (4 of 8) ...
     assert lrs[9] == pytest.approx(0.1 * (1 + math.cos(7 * math.pi / 8)))  # ... 7 of 8
-    assert all(a > b for a, b in zip(lrs[2:], lrs[3:]))
+    assert all(a > b for a, b in itertools.pairwise(lrs[2:]))
 
 
 def test_cosine_floor():

@@ -1,0 +1,118 @@
+"""The JSON Schema of specs: every spec validates against it, with the jsonschema package and
+with taplo (what editors run); invalid specs are rejected by both."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import tomllib
+
+from mlpspec.schema import spec_schema
+
+from .conftest import ROOT, SPECS, SPIRALS_SPEC
+
+EVERY_SPEC = sorted([*SPECS.glob("*.toml"), *ROOT.glob("plugins/*/specs/*.toml")])
+TAPLO = shutil.which("taplo", path=str(Path(sys.executable).parent)) or shutil.which("taplo")
+
+INVALID = {
+    "a typo in a key": ("batch_size = 16", "batch_sise = 16"),
+    "an unknown activation": ('activation = "tanh"', 'activation = "tanhh"'),
+    "a negative width": ("units = 16", "units = -16"),
+    "an unknown optimizer param": ("lr = 0.1", "lr = 0.1\nnesterov = true"),
+    "an unknown layer type": ('type = "dense"\nunits = 2', 'type = "dense2"\nunits = 2'),
+}
+
+
+@pytest.fixture(scope="module")
+def schema(registry) -> dict:
+    return spec_schema(registry)
+
+
+@pytest.fixture(scope="module")
+def schema_file(schema, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("schema") / "mlpspec.schema.json"
+    path.write_text(json.dumps(schema), encoding="utf-8")
+    return path
+
+
+def taplo_check(schema_file: Path, spec: Path) -> subprocess.CompletedProcess:
+    if TAPLO is None:
+        pytest.fail("the taplo CLI is not installed: pip install -e '.[test]' installs it")
+    return subprocess.run(
+        [TAPLO, "check", "--schema", schema_file.as_uri(), str(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def invalid_spec(folder: Path, what: str) -> Path:
+    old, new = INVALID[what]
+    assert old in SPIRALS_SPEC
+    path = folder / "invalid.toml"
+    path.write_text(SPIRALS_SPEC.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_the_schema_is_draft_7_with_a_union_per_kind_keyed_on_type(schema, registry):
+    jsonschema.Draft7Validator.check_schema(schema)
+    layers = schema["$defs"]["component.layer"]["oneOf"]
+    tables = [branch for branch in layers if branch.get("type") == "object"]
+    assert sorted(b["properties"]["type"]["const"] for b in tables) == registry.names("layer")
+    assert schema["properties"]["layers"]["items"] == {"$ref": "#/$defs/component.layer"}
+    dense = next(b for b in tables if b["properties"]["type"]["const"] == "dense")
+    assert dense["properties"]["activation"]["$ref"] == "#/$defs/component.activation"
+
+
+def test_plugin_components_and_their_params_are_in_the_schema(schema):
+    optimizers = schema["$defs"]["component.optimizer"]["oneOf"]
+    adamw = next(b for b in optimizers if b.get("properties", {}).get("type") == {"const": "adamw"})
+    assert adamw["required"] == ["type", "lr"]
+    assert "Decoupled decay" in adamw["properties"]["weight_decay"]["description"]
+
+
+def test_bare_names_only_for_components_without_required_params(schema):
+    def bare(kind: str) -> list[str]:
+        strings = [b for b in schema["$defs"][f"component.{kind}"]["oneOf"] if "enum" in b]
+        return strings[0]["enum"] if strings else []
+
+    assert bare("optimizer") == []  # every optimizer needs lr
+    assert sorted(bare("layer")) == ["batchnorm", "dropout"]  # dense needs units
+    assert {"tanh", "gelu", "leaky_relu"} <= set(bare("activation"))
+
+
+@pytest.mark.parametrize("spec", EVERY_SPEC, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_every_spec_is_valid_for_jsonschema(schema, spec):
+    jsonschema.Draft7Validator(schema).validate(tomllib.loads(spec.read_text()))
+
+
+@pytest.mark.parametrize("spec", EVERY_SPEC, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_every_spec_is_valid_for_taplo(schema_file, spec):
+    result = taplo_check(schema_file, spec)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("what", INVALID)
+def test_invalid_specs_are_rejected_by_jsonschema(schema, tmp_path, what):
+    data = tomllib.loads(invalid_spec(tmp_path, what).read_text())
+    assert not jsonschema.Draft7Validator(schema).is_valid(data)
+
+
+@pytest.mark.parametrize("what", INVALID)
+def test_invalid_specs_are_rejected_by_taplo(schema_file, tmp_path, what):
+    result = taplo_check(schema_file, invalid_spec(tmp_path, what))
+    assert result.returncode != 0
+    assert "error:" in result.stderr  # (taplo's closing summary line is not always flushed)
+
+
+def test_taplo_follows_a_schema_directive_in_the_spec(schema_file, tmp_path):
+    path = invalid_spec(tmp_path, "a typo in a key")
+    path.write_text(f"#:schema {schema_file.as_uri()}\n" + path.read_text(), encoding="utf-8")
+    result = subprocess.run([TAPLO, "check", str(path)], capture_output=True, text=True)
+    assert result.returncode != 0 and "batch_sise" in result.stderr
