@@ -147,7 +147,8 @@ def _list_plugins(registry: Registry) -> int:
     print(f"mlpspec {__version__}, hook API {HOOK_API_VERSION}; plugins loaded:")
     for provider in registry.plugins:
         count = sum(c.provider == provider for c in registry.components())
-        print(f"  {provider.plugin:<24} {provider.describe():<44} {count} components")
+        noun = "component" if count == 1 else "components"
+        print(f"  {provider.plugin:<24} {provider.describe():<44} {count} {noun}")
     for name in registry.disabled:
         print(f"  {name:<24} disabled")
     for failure in registry.failures:
