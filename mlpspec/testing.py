@@ -29,6 +29,7 @@ from mlpspec.components import (
     Schedule,
 )
 from mlpspec.registry import Component, ComponentConfig, Registry
+from mlpspec.schema import component_schema
 from mlpspec.spec import component_ref
 
 EPS = 1e-6
@@ -151,6 +152,9 @@ def check_loss_gradients(loss: Loss, output: Array, target: Array) -> None:
 # kind's checks on every example the params model gives (or on the defaults) and reports one
 # result per check: what ``mlpspec check`` prints and what a plugin's tests assert.
 
+Table = dict[str, Any]
+"""A component's params as a spec writes them, without ``type``."""
+
 BATCH, IN_FEATURES, CLASSES = 6, 5, 3
 SCHEDULE = Schedule(base_lr=0.1, epochs=12, steps_per_epoch=5)
 
@@ -164,7 +168,7 @@ class CheckResult:
     detail: str = ""
 
 
-def examples(component: Component) -> list[dict[str, Any]]:
+def examples(component: Component) -> list[Table]:
     """The params tables to check a component with: its params model's JSON Schema
     ``examples``, else the defaults (``{}``)."""
     found = component.params.model_json_schema(mode="validation").get("examples")
@@ -177,7 +181,7 @@ def sample(shape: tuple[int, ...], dtype: Any = np.float64, seed: int = 7) -> Ar
     return np.where(np.abs(z) < 0.05, 0.3, z).astype(dtype)
 
 
-def _ref(component: Component, params: dict[str, Any]) -> dict[str, Any]:
+def _ref(component: Component, params: Table) -> Table:
     return {"type": component.name, **params}
 
 
@@ -199,11 +203,11 @@ def _expect_shape(what: str, array: Array, shape: tuple[int, ...]) -> None:
 
 
 def check_params_schema(registry: Registry, component: Component) -> None:
-    """The params model becomes a JSON Schema, and its examples are valid params."""
-    from mlpspec.schema import component_schema  # the schema module imports this one's peers
-
+    """The params model becomes a JSON Schema, and its examples are valid params, for
+    mlpspec and (when the ``jsonschema`` package is installed) for that schema."""
     schema = component_schema(component)
     json.dumps(schema)
+    validator = _schema_validator(schema)
     required = [name for name, f in component.params.model_fields.items() if f.is_required()]
     found = component.params.model_json_schema(mode="validation").get("examples")
     _expect(
@@ -217,19 +221,36 @@ def check_params_schema(registry: Registry, component: Component) -> None:
             validate_ref(registry, component.kind, _ref(component, example))
         except ValidationError as exc:
             raise AssertionError(f"example {example!r} is not valid: {exc}") from None
+        if validator is not None:
+            problems = [e.message for e in validator.iter_errors(_ref(component, example))]
+            _expect(not problems, f"example {example!r} fails its JSON Schema: {problems}")
+
+
+def _schema_validator(schema: Table) -> Any:
+    """A draft-7 validator of ``schema`` (after checking it is one), or None without the
+    optional ``jsonschema`` package."""
+    try:
+        import jsonschema
+    except ImportError:
+        return None
+    try:
+        jsonschema.Draft7Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise AssertionError(f"the params' JSON Schema is not valid: {exc.message}") from None
+    return jsonschema.Draft7Validator(schema)
 
 
 # Layers --------------------------------------------------------------------------------------
 
 
-def check_layer_gradients_contract(registry: Registry, component: Component, params) -> None:
+def check_layer_gradients_contract(registry: Registry, component: Component, params: Table) -> None:
     """Float64: backward matches central differences, in training and in inference."""
     for training in (True, False):
         layer, rng = build_layer(registry, _ref(component, params), IN_FEATURES)
         check_layer_gradients(layer, sample((BATCH, IN_FEATURES)), rng, training=training)
 
 
-def check_layer_dtype(registry: Registry, component: Component, params) -> None:
+def check_layer_dtype(registry: Registry, component: Component, params: Table) -> None:
     """Float32 in, float32 out: outputs, input gradients, parameters and buffers; and the
     shapes the contract says."""
     layer, _ = build_layer(registry, _ref(component, params), IN_FEATURES, dtype=np.float32)
@@ -250,7 +271,7 @@ def check_layer_dtype(registry: Registry, component: Component, params) -> None:
         _expect_dtype(f"buffer {name}", buffer, np.float32)
 
 
-def check_layer_determinism(registry: Registry, component: Component, params) -> None:
+def check_layer_determinism(registry: Registry, component: Component, params: Table) -> None:
     """Two layers built with one seed start equal and compute equal outputs."""
     x = sample((BATCH, IN_FEATURES))
     (a, _), (b, _) = (
@@ -268,7 +289,7 @@ def check_layer_determinism(registry: Registry, component: Component, params) ->
         )
 
 
-def check_layer_inference(registry: Registry, component: Component, params) -> None:
+def check_layer_inference(registry: Registry, component: Component, params: Table) -> None:
     """After some training steps, inference is a pure function of each row: the same output
     twice, buffers untouched, and a row's output independent of the rest of the batch."""
     layer, _ = build_layer(registry, _ref(component, params), IN_FEATURES)
@@ -292,13 +313,15 @@ def check_layer_inference(registry: Registry, component: Component, params) -> N
 # Activations ---------------------------------------------------------------------------------
 
 
-def check_activation_gradients_contract(registry: Registry, component: Component, params):
+def check_activation_gradients_contract(
+    registry: Registry, component: Component, params: Table
+) -> None:
     """Float64: backward matches central differences."""
     activation = create(registry, "activation", _ref(component, params))
     check_activation_gradients(activation, sample((BATCH, IN_FEATURES)))
 
 
-def check_activation_dtype(registry: Registry, component: Component, params) -> None:
+def check_activation_dtype(registry: Registry, component: Component, params: Table) -> None:
     """Float32 in, float32 out, of the input's shape, forward and backward."""
     activation = create(registry, "activation", _ref(component, params))
     z = sample((BATCH, IN_FEATURES), np.float32)
@@ -310,7 +333,7 @@ def check_activation_dtype(registry: Registry, component: Component, params) -> 
     _expect_shape("backward", grad, z.shape)
 
 
-def check_activation_determinism(registry: Registry, component: Component, params) -> None:
+def check_activation_determinism(registry: Registry, component: Component, params: Table) -> None:
     """Two instances give the same output for the same input."""
     z = sample((BATCH, IN_FEATURES))
     a, b = (create(registry, "activation", _ref(component, params)) for _ in range(2))
@@ -327,12 +350,12 @@ def _loss_inputs(dtype: Any) -> tuple[Array, Array]:
     return output, target
 
 
-def check_loss_gradients_contract(registry: Registry, component: Component, params) -> None:
+def check_loss_gradients_contract(registry: Registry, component: Component, params: Table) -> None:
     """Float64: value_and_grad matches central differences of value."""
     check_loss_gradients(create(registry, "loss", _ref(component, params)), *_loss_inputs(float))
 
 
-def check_loss_dtype(registry: Registry, component: Component, params) -> None:
+def check_loss_dtype(registry: Registry, component: Component, params: Table) -> None:
     """Float32 in, float32 out: the gradient and the probabilities, of the output's shape."""
     loss = create(registry, "loss", _ref(component, params))
     output, target = _loss_inputs(np.float32)
@@ -345,7 +368,7 @@ def check_loss_dtype(registry: Registry, component: Component, params) -> None:
     _expect_shape("probabilities", probabilities, output.shape)
 
 
-def check_loss_determinism(registry: Registry, component: Component, params) -> None:
+def check_loss_determinism(registry: Registry, component: Component, params: Table) -> None:
     """Two instances give the same value for the same batch."""
     output, target = _loss_inputs(float)
     a, b = (create(registry, "loss", _ref(component, params)) for _ in range(2))
@@ -355,7 +378,7 @@ def check_loss_determinism(registry: Registry, component: Component, params) -> 
 # Initializers --------------------------------------------------------------------------------
 
 
-def check_initializer_shape(registry: Registry, component: Component, params) -> None:
+def check_initializer_shape(registry: Registry, component: Component, params: Table) -> None:
     """Finite values of the shape asked for, for a weight matrix and for a bias vector."""
     init = create(registry, "initializer", _ref(component, params))
     for shape in ((IN_FEATURES, CLASSES), (CLASSES,)):
@@ -364,7 +387,7 @@ def check_initializer_shape(registry: Registry, component: Component, params) ->
         _expect(bool(np.all(np.isfinite(values))), "the initial values are not all finite")
 
 
-def check_initializer_determinism(registry: Registry, component: Component, params) -> None:
+def check_initializer_determinism(registry: Registry, component: Component, params: Table) -> None:
     """One seed, one set of initial values."""
     init = create(registry, "initializer", _ref(component, params))
     a, b = (
@@ -393,7 +416,7 @@ def _quadratic(parameters: list[Parameter]) -> float:
     return total
 
 
-def check_optimizer_descent(registry: Registry, component: Component, params) -> None:
+def check_optimizer_descent(registry: Registry, component: Component, params: Table) -> None:
     """200 steps at the optimizer's own lr at least halve a convex quadratic."""
     optimizer = create(registry, "optimizer", _ref(component, params))
     parameters = _quadratic_parameters(np.float64)
@@ -407,7 +430,7 @@ def check_optimizer_descent(registry: Registry, component: Component, params) ->
     )
 
 
-def check_optimizer_dtype(registry: Registry, component: Component, params) -> None:
+def check_optimizer_dtype(registry: Registry, component: Component, params: Table) -> None:
     """Updates in place: float32 parameters stay float32, and stay the same arrays."""
     optimizer = create(registry, "optimizer", _ref(component, params))
     parameters = _quadratic_parameters(np.float32)
@@ -420,7 +443,7 @@ def check_optimizer_dtype(registry: Registry, component: Component, params) -> N
         _expect_dtype("a parameter after step", p.value, np.float32)
 
 
-def check_optimizer_state(registry: Registry, component: Component, params) -> None:
+def check_optimizer_state(registry: Registry, component: Component, params: Table) -> None:
     """state() restored into a fresh optimizer continues exactly where the first one was."""
     first = create(registry, "optimizer", _ref(component, params))
     parameters = _quadratic_parameters(np.float64)
@@ -443,7 +466,7 @@ def check_optimizer_state(registry: Registry, component: Component, params) -> N
 # Schedulers ----------------------------------------------------------------------------------
 
 
-def _learning_rates(registry: Registry, component: Component, params) -> list[float]:
+def _learning_rates(registry: Registry, component: Component, params: Table) -> list[float]:
     scheduler = create(registry, "scheduler", _ref(component, params), SCHEDULE)
     steps = SCHEDULE.steps_per_epoch
     return [
@@ -453,7 +476,7 @@ def _learning_rates(registry: Registry, component: Component, params) -> list[fl
     ]
 
 
-def check_scheduler_range(registry: Registry, component: Component, params) -> None:
+def check_scheduler_range(registry: Registry, component: Component, params: Table) -> None:
     """The learning rate is a positive, finite float at every step of a run."""
     for step, lr in enumerate(_learning_rates(registry, component, params)):
         _expect(
@@ -462,7 +485,7 @@ def check_scheduler_range(registry: Registry, component: Component, params) -> N
         )
 
 
-def check_scheduler_determinism(registry: Registry, component: Component, params) -> None:
+def check_scheduler_determinism(registry: Registry, component: Component, params: Table) -> None:
     """Two schedulers of one run give the same learning rates."""
     first = _learning_rates(registry, component, params)
     _expect(first == _learning_rates(registry, component, params), "two schedulers differ")
@@ -470,7 +493,7 @@ def check_scheduler_determinism(registry: Registry, component: Component, params
 
 # The entry point -----------------------------------------------------------------------------
 
-Check = Callable[[Registry, Component, dict[str, Any]], None]
+Check = Callable[[Registry, Component, Table], None]
 
 CONTRACTS: dict[str, dict[str, Check]] = {
     "layer": {

@@ -148,3 +148,18 @@ def test_assert_conforms_lists_what_failed():
     )
     with pytest.raises(AssertionError, match=r"optimizer 'ascent' breaks its contract:\n  descent"):
         assert_conforms(registry, "optimizer", "ascent")
+
+
+def test_an_invalid_example_fails_the_params_check():
+    from pydantic import ConfigDict, Field
+
+    class BadExample(Params):
+        model_config = ConfigDict(json_schema_extra={"examples": [{"lr": -1.0}]})
+        lr: float = Field(gt=0)
+
+    registry = registry_with(
+        mlpspec_register_optimizers=lambda register: register("ascent", Ascent, BadExample)
+    )
+    assert (
+        "example {'lr': -1.0} is not valid" in failures(registry, "optimizer", "ascent")["params"]
+    )

@@ -87,12 +87,12 @@ def test_bare_names_only_for_components_without_required_params(schema):
     assert {"tanh", "gelu", "leaky_relu"} <= set(bare("activation"))
 
 
-@pytest.mark.parametrize("spec", EVERY_SPEC, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+@pytest.mark.parametrize("spec", EVERY_SPEC, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_spec_is_valid_for_jsonschema(schema, spec):
     jsonschema.Draft7Validator(schema).validate(tomllib.loads(spec.read_text()))
 
 
-@pytest.mark.parametrize("spec", EVERY_SPEC, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+@pytest.mark.parametrize("spec", EVERY_SPEC, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_spec_is_valid_for_taplo(schema_file, spec):
     result = taplo_check(schema_file, spec)
     assert result.returncode == 0, result.stderr
