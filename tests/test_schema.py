@@ -116,3 +116,48 @@ def test_taplo_follows_a_schema_directive_in_the_spec(schema_file, tmp_path):
     path.write_text(f"#:schema {schema_file.as_uri()}\n" + path.read_text(), encoding="utf-8")
     result = subprocess.run([TAPLO, "check", str(path)], capture_output=True, text=True)
     assert result.returncode != 0 and "batch_sise" in result.stderr
+
+
+def test_nested_params_models_and_clashing_model_names_resolve():
+    """A params model used inside another keeps its definition; two plugins' models of one
+    class name get distinct ones."""
+    import types
+
+    from mlpspec import Params, load_registry
+    from mlpspec.plugins import PluginSource, discover
+    from mlpspec.registry import Provider
+
+    class Inner(Params):
+        size: int = 1
+
+    class Outer(Params):
+        inner: Inner = Inner()
+
+    class Activation:
+        def __init__(self, params) -> None:
+            pass
+
+    def named_p(module: str, field: str) -> type[Params]:
+        return type("P", (Params,), {"__module__": module, "__annotations__": {field: int}})
+
+    module = types.ModuleType("nested_plugin")
+    module.mlpspec_register_activations = lambda register: [
+        register("outer", Activation, Outer),
+        register("inner", Activation, Inner),
+        register("p_one", Activation, named_p("one", "alpha")),
+        register("p_two", Activation, named_p("two", "beta")),
+    ]
+    source = PluginSource(Provider("nested_plugin", "nested", "0"), lambda: module)
+    schema = spec_schema(load_registry(sources=[*discover(), source]))
+    validator = jsonschema.Draft7Validator(schema)
+    spec = tomllib.loads(SPIRALS_SPEC)
+
+    def valid(activation) -> bool:
+        spec["layers"][0]["activation"] = activation
+        return validator.is_valid(spec)
+
+    assert valid({"type": "outer", "inner": {"size": 3}})
+    assert not valid({"type": "outer", "inner": {"size": "big"}})
+    assert valid({"type": "p_one", "alpha": 1}) and valid({"type": "p_two", "beta": 1})
+    assert not valid({"type": "p_one", "beta": 1})
+    assert not valid("p_one")  # alpha is required
