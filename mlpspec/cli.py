@@ -1,7 +1,8 @@
 """The ``mlpspec`` command: run, validate, list, check, schema.
 
 Exit status: 0 on success, 2 for bad input (a spec, a name, a plugin), 1 for a run that
-failed. Errors are printed as messages; ``--debug`` adds the traceback.
+failed (or, for ``check``, a component that breaks its contract). Errors are printed as
+messages; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
