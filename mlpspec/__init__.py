@@ -22,7 +22,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 from mlpspec.builder import build_model
-from mlpspec.components import Layer, Loss, Parameter
+from mlpspec.components import BuildContext, Layer, Loss, Parameter, Schedule
 from mlpspec.errors import (
     DataError,
     MlpspecError,
@@ -39,6 +39,7 @@ from mlpspec.spec import Spec, component_ref, load_spec, validate_spec
 
 __all__ = [
     "HOOK_API_VERSION",
+    "BuildContext",
     "DataError",
     "Layer",
     "LoadedRun",
@@ -49,6 +50,7 @@ __all__ = [
     "PluginError",
     "Registry",
     "RunResult",
+    "Schedule",
     "Spec",
     "SpecError",
     "TrainingError",

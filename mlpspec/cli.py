@@ -1,12 +1,14 @@
-"""The ``mlpspec`` command: run, validate, list.
+"""The ``mlpspec`` command: run, validate, list, check, schema.
 
 Exit status: 0 on success, 2 for bad input (a spec, a name, a plugin), 1 for a run that
-failed. Errors are printed as messages; ``--debug`` adds the traceback.
+failed (or, for ``check``, a component that breaks its contract). Errors are printed as
+messages; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 from collections.abc import Sequence
@@ -16,8 +18,8 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec import __version__
-from mlpspec.errors import MlpspecError, SpecError
-from mlpspec.hookspec import KIND_HOOKS, KINDS
+from mlpspec.errors import MlpspecError, SpecError, UnknownComponentError
+from mlpspec.hookspec import HOOK_API_VERSION, KIND_HOOKS, KINDS
 from mlpspec.plugins import load_registry
 from mlpspec.progress import ConsoleReporter
 from mlpspec.registry import Component, Registry
@@ -127,6 +129,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     registry = _registry(args)
+    if args.list_plugins:
+        return _list_plugins(registry)
     kinds = [args.kind] if args.kind else list(KINDS)
     for kind in kinds:
         print(f"{KIND_HOOKS[kind].removeprefix('mlpspec_register_')}:")
@@ -136,6 +140,72 @@ def cmd_list(args: argparse.Namespace) -> int:
             for line in _params(component):
                 print(f"  {'':<24}   {line}")
         print()
+    return 0
+
+
+def _list_plugins(registry: Registry) -> int:
+    """The loaded plugins with their package and version, as ``pytest -VV`` lists its own."""
+    print(f"mlpspec {__version__}, hook API {HOOK_API_VERSION}; plugins loaded:")
+    for provider in registry.plugins:
+        count = sum(c.provider == provider for c in registry.components())
+        noun = "component" if count == 1 else "components"
+        print(f"  {provider.plugin:<24} {provider.describe():<44} {count} {noun}")
+    for name in registry.disabled:
+        print(f"  {name:<24} disabled")
+    for failure in registry.failures:
+        print(f"  {failure.plugin:<24} failed: {failure.reason}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run the conformance kit on the named components (``NAME`` or ``KIND:NAME``), or all."""
+    from mlpspec.testing import check_component
+
+    registry = _registry(args)
+    components = _select(registry, args.names)
+    failed = 0
+    print(f"{'kind':<12} {'name':<22} {'from':<16} {'result':<6}  checks")
+    for component in components:
+        results = check_component(registry, component.kind, component.name)
+        ok = all(r.passed for r in results)
+        failed += not ok
+        source = component.provider.distribution or component.provider.plugin
+        marks = " ".join(f"{r.check}:{'ok' if r.passed else 'FAIL'}" for r in results)
+        print(
+            f"{component.kind:<12} {component.name:<22} {source:<16} "
+            f"{'pass' if ok else 'FAIL':<6}  {marks}"
+        )
+        for result in results:
+            if not result.passed:
+                print(f"{'':<12} {result.check}: {result.detail}")
+    print(f"\n{len(components) - failed} of {len(components)} components pass")
+    return 1 if failed else 0
+
+
+def _select(registry: Registry, names: Sequence[str]) -> list[Component]:
+    """Components named ``NAME`` (in any kind) or ``KIND:NAME``; every one when none."""
+    if not names:
+        return list(registry.components())
+    selected = []
+    for name in names:
+        kind, sep, bare = name.rpartition(":")
+        if sep:
+            if kind not in KINDS:
+                raise UnknownComponentError("kind", kind, list(KINDS))
+            selected.append(registry.get(kind, bare))
+            continue
+        found = [c for c in registry.components() if c.name == bare]
+        if not found:
+            every = sorted({c.name for c in registry.components()})
+            raise UnknownComponentError("component", bare, every)
+        selected += found
+    return selected
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from mlpspec.schema import spec_schema
+
+    print(json.dumps(spec_schema(_registry(args)), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -208,7 +278,24 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", parents=[common], help="list the installed components")
     p.add_argument("kind", nargs="?", choices=KINDS)
+    p.add_argument(
+        "--plugins",
+        dest="list_plugins",
+        action="store_true",
+        help="list the loaded plugins, their packages and versions",
+    )
     p.set_defaults(command=cmd_list)
+
+    p = sub.add_parser(
+        "check", parents=[common], help="check installed components against their contracts"
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="NAME or KIND:NAME (default: all)")
+    p.set_defaults(command=cmd_check)
+
+    p = sub.add_parser(
+        "schema", parents=[common], help="print the JSON Schema of specs, for editors"
+    )
+    p.set_defaults(command=cmd_schema)
     return parser
 
 

@@ -12,7 +12,9 @@ A hook receives ``register``, a function to call once per component::
 ``name`` is what specs write (``type = "dense"``, ``activation = "tanh"``); lower case letters,
 digits and underscores, optionally dotted (``myplugin.adam``).
 ``params`` is a pydantic model (best derived from :class:`mlpspec.Params`) that validates the
-component's parameters; it must forbid unknown keys. Omit it for a component with none.
+component's parameters; it must forbid unknown keys. Omit it for a component with none. Its
+JSON Schema goes into ``mlpspec schema`` for editors, and the ``examples`` in it are the
+params :mod:`mlpspec.testing` checks the component with (required when a param is).
 ``factory`` is called with the validated params and builds the component; what else it
 receives, and what it must return, depends on the kind (the contracts are in
 :mod:`mlpspec.components` and :mod:`mlpspec.data`):

@@ -23,9 +23,16 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 
 
 class Params(BaseModel):
-    """Base class of component parameter models: unknown keys are errors, values immutable."""
+    """Base class of component parameter models: unknown keys are errors, values immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    A field's docstring becomes its description in the JSON Schema (``mlpspec schema``), so
+    editors show it; ``json_schema_extra={"examples": [...]}`` in a model's config gives the
+    params :mod:`mlpspec.testing` checks the component with.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, use_attribute_docstrings=True
+    )
 
 
 class NoParams(Params):

@@ -25,6 +25,7 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -110,6 +111,10 @@ def _located(loc: tuple[str, ...], value: Any, message: str) -> ValidationError:
     )
 
 
+COMPONENT_MARKER = "x-mlpspec-component"
+"""The key of the JSON Schema placeholder that stands for a reference to a component kind."""
+
+
 def component_ref(kind: str) -> Any:
     """The annotation of a spec field that names a component of ``kind``.
 
@@ -120,6 +125,9 @@ def component_ref(kind: str) -> Any:
         ComponentConfig,
         PlainValidator(lambda value, info: _validate_ref(kind, value, info)),
         PlainSerializer(lambda config: config.to_dict()),
+        # What a component reference accepts depends on the installed components, so the
+        # schema of a model holds a marker that mlpspec.schema replaces with their union.
+        WithJsonSchema({COMPONENT_MARKER: kind}, mode="validation"),
     ]
 
 
@@ -133,7 +141,7 @@ DatasetRef = component_ref("dataset")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ModelSection(Section):

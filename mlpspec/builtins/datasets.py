@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from mlpspec.data.dataset import DataContext, Dataset
 from mlpspec.data.fetch import RemoteFile, find_or_fetch
@@ -92,6 +92,8 @@ def fashion_mnist(params: DownloadParams, ctx: DataContext) -> Dataset:
 
 
 class IdxParams(Params):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"path": "data/my-digits"}]})
+
     path: str
     """The folder holding the four files (relative to the spec's folder)."""
     train_images: str = IDX_NAMES[0]
@@ -128,6 +130,8 @@ def _encode_labels(y_train: np.ndarray, y_test: np.ndarray | None, source: str):
 
 
 class NpzParams(Params):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"path": "data/arrays.npz"}]})
+
     path: str
     x_train: str = "x_train"
     y_train: str = "y_train"
@@ -162,6 +166,10 @@ def npz(params: NpzParams, ctx: DataContext) -> Dataset:
 
 
 class CsvParams(Params):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"path": "train.csv", "label_column": -1}]}
+    )
+
     path: str
     """The training rows."""
     test_path: str | None = None

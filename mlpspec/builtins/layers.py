@@ -7,7 +7,7 @@ in place, so that training allocates nothing per step; the arithmetic is the tex
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from mlpspec.components import Array, BuildContext, Layer, Parameter, Workspace
 from mlpspec.hookspec import hookimpl
@@ -45,6 +45,15 @@ class InvertedDropout:
 
 
 class DenseParams(Params):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"units": 4, "activation": "tanh"},
+                {"units": 3, "activation": "relu", "init": "he", "dropout": 0.5, "l2": 0.1},
+            ]
+        }
+    )
+
     units: int = Field(gt=0)
     activation: ActivationRef = "linear"
     init: InitializerRef = "glorot"
@@ -104,6 +113,8 @@ class Dense(Layer):
 
 
 class ActivationParams(Params):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"activation": "tanh"}]})
+
     activation: ActivationRef
 
 

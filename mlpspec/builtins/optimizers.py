@@ -8,7 +8,7 @@ schedule changes the step at once rather than through the velocity).
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from mlpspec.components import Array, Parameter
 from mlpspec.hookspec import hookimpl
@@ -19,6 +19,8 @@ LearningRate = Field(gt=0, allow_inf_nan=False)
 
 
 class SGDParams(Params):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"lr": 0.1}]})
+
     lr: float = LearningRate
 
 

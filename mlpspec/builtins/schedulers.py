@@ -7,7 +7,7 @@ linear lr_e = lr − (lr − final)·e/(E−1), exponential lr_e = lr·(final/lr
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from mlpspec.components import Schedule
 from mlpspec.hookspec import hookimpl
@@ -25,6 +25,8 @@ class Constant:
 
 
 class DecayParams(Params):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"final_lr": 0.01}]})
+
     final_lr: float = Field(gt=0, allow_inf_nan=False)
     """The learning rate of the last epoch."""
 

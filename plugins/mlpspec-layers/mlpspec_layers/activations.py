@@ -1,0 +1,56 @@
+"""Leaky ReLU and GELU activations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import ConfigDict, Field
+
+from mlpspec import Params
+
+
+class LeakyReLUParams(Params):
+    model_config = ConfigDict(json_schema_extra={"examples": [{}, {"slope": 0.2}]})
+
+    slope: float = Field(0.01, ge=0, lt=1)
+    """The gradient for negative inputs (0 gives the plain ReLU)."""
+
+
+class LeakyReLU:
+    """max(z, slope·z): keeps a small gradient where ReLU has none."""
+
+    def __init__(self, params: LeakyReLUParams) -> None:
+        self.slope = params.slope
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return np.where(z > 0, z, z.dtype.type(self.slope) * z)
+
+    def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
+        grad_a[z <= 0] *= self.slope
+        return grad_a
+
+
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+CUBIC = 0.044715
+
+
+class GELU:
+    """GELU (Hendrycks & Gimpel 2016) in its tanh form, as BERT and GPT-2 compute it:
+    ½·z·(1 + tanh(√(2/π)·(z + 0.044715·z³))). numpy has no erf; the tanh form is within
+    about 1e-3 of the exact z·Φ(z), and its gradient is exact for the function it computes."""
+
+    def __init__(self, params: Params) -> None:
+        pass
+
+    @staticmethod
+    def _inner(z: np.ndarray) -> np.ndarray:
+        return SQRT_2_OVER_PI * (z + CUBIC * z * z * z)
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return 0.5 * z * (1 + np.tanh(self._inner(z)))
+
+    def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
+        t = np.tanh(self._inner(z))
+        d_inner = SQRT_2_OVER_PI * (1 + 3 * CUBIC * z * z)
+        return grad_a * (0.5 * (1 + t) + 0.5 * z * (1 - t * t) * d_inner)
