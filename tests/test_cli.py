@@ -26,6 +26,7 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys, registry):
         "components.json",
         "metrics.jsonl",
         "model.npz",
+        "predictions.npz",
         "spec.toml",
         "summary.json",
     ]

@@ -3,7 +3,7 @@ preprocessed, with a validation set held out of the training set."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,9 @@ class Splits:
     y_test: Array | None
     classes: Sequence[str]
     image_shape: tuple[int, int] | None
+    preprocessing: dict[str, float | str]
+    """The preprocessing and the training-set statistics it used (see :func:`statistics`),
+    saved with a run so that new inputs are scaled exactly as the training data was."""
 
     @property
     def features(self) -> int:
@@ -48,14 +51,10 @@ def prepare(
             f"data.validation holds out {held} examples, but the training set has only {len(x)}"
         )
     cut = len(x) - held
-    transform = _transform(preprocess, x[:cut], dataset.value_range)
+    preprocessing = statistics(preprocess, x[:cut], dataset.value_range)
 
     def ready(rows: Array | None) -> Array | None:
-        if rows is None:
-            return None
-        return np.ascontiguousarray(
-            transform(rows.reshape(len(rows), -1).astype(np.float64)), dtype=dtype
-        )
+        return None if rows is None else preprocess_rows(rows, preprocessing, dtype)
 
     return Splits(
         x_train=ready(x[:cut]),
@@ -66,6 +65,7 @@ def prepare(
         y_test=None if dataset.y_test is None else _labels(dataset.y_test),
         classes=list(dataset.classes),
         image_shape=dataset.image_shape,
+        preprocessing=preprocessing,
     )
 
 
@@ -73,18 +73,43 @@ def _labels(y: Array) -> Array:
     return np.asarray(y, dtype=np.int64)
 
 
-def _transform(name: str, x_train: Array, value_range: tuple[float, float] | None):
+def statistics(
+    name: str, x_train: Array, value_range: tuple[float, float] | None
+) -> dict[str, float | str]:
+    """What preprocessing ``name`` needs to know of the training set, as plain numbers."""
     if name == "none":
-        return lambda rows: rows
+        return {"name": name}
     if name == "standardize":
         # one scalar mean and std over all training values, as document 004 does
         mean = float(np.mean(x_train, dtype=np.float64))
         std = float(np.std(x_train, dtype=np.float64)) or 1.0
-        return lambda rows: (rows - mean) / std
-    low, high = (
-        value_range if value_range is not None else (float(x_train.min()), float(x_train.max()))
+        return {"name": name, "mean": mean, "std": std}
+    if name in ("scale", "scale_symmetric"):
+        low, high = (
+            value_range if value_range is not None else (float(x_train.min()), float(x_train.max()))
+        )
+        return {"name": name, "low": float(low), "high": float(high)}
+    raise ValueError(f"unknown preprocessing {name!r}")
+
+
+def preprocess_rows(rows: Array, preprocessing: dict[str, float | str], dtype: np.dtype) -> Array:
+    """Flatten ``rows`` and scale them as :func:`statistics` describes, in ``dtype``: the one
+    path by which training, validation, test and new inputs (``mlpspec predict``) pass."""
+    transform = _transform(preprocessing)
+    return np.ascontiguousarray(
+        transform(rows.reshape(len(rows), -1).astype(np.float64)), dtype=dtype
     )
-    span = (high - low) or 1.0
+
+
+def _transform(stats: dict[str, float | str]) -> Callable[[Array], Array]:
+    name = stats["name"]
+    if name == "none":
+        return lambda rows: rows
+    if name == "standardize":
+        mean, std = float(stats["mean"]), float(stats["std"])
+        return lambda rows: (rows - mean) / std
+    low = float(stats["low"])
+    span = (float(stats["high"]) - low) or 1.0
     if name == "scale":
         return lambda rows: (rows - low) / span
     if name == "scale_symmetric":
