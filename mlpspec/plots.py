@@ -335,9 +335,10 @@ def _misclassified(
     columns = min(GRID_COLUMNS, max(len(index), 1))
     rows = max(1, -(-len(index) // columns))
     figure = _figure(1.35 * columns + 0.2, 1.55 * rows + 0.7)
+    shown = f"all {errors}" if len(index) == errors else f"the first {len(index)} of {errors}"
     title = (
         f"Misclassified test images: {name}\n"
-        f"the first {len(index)} of {errors} mistakes (test-set order); "
+        f"{shown} mistakes (test-set order); "
         "true class (black), predicted class and its probability (red)"
     )
     figure.suptitle(title, fontsize=10)

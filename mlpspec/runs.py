@@ -66,10 +66,11 @@ def read_run(path: Path) -> RunInfo:
     try:
         summary = RunDirectory(path).read_json(SUMMARY)
     except MlpspecError as exc:
-        problem = "no summary (running or interrupted)" if "no such file" in str(exc) else None
-        return RunInfo(path, {}, problem or f"unreadable summary: {exc}")
+        if "no such file" in str(exc):
+            return RunInfo(path, {}, "no summary (running or interrupted)")
+        return RunInfo(path, {}, "unreadable summary.json (not valid JSON)")
     if not isinstance(summary, dict):
-        return RunInfo(path, {}, "unreadable summary: not a JSON object")
+        return RunInfo(path, {}, "unreadable summary.json (not a JSON object)")
     return RunInfo(path, summary)
 
 
