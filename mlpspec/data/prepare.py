@@ -3,6 +3,7 @@ preprocessed, with a validation set held out of the training set."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -96,9 +97,8 @@ def preprocess_rows(rows: Array, preprocessing: dict[str, float | str], dtype: n
     """Flatten ``rows`` and scale them as :func:`statistics` describes, in ``dtype``: the one
     path by which training, validation, test and new inputs (``mlpspec predict``) pass."""
     transform = _transform(preprocessing)
-    return np.ascontiguousarray(
-        transform(rows.reshape(len(rows), -1).astype(np.float64)), dtype=dtype
-    )
+    flat = rows.reshape(len(rows), math.prod(rows.shape[1:]))  # (0, n) too, unlike -1
+    return np.ascontiguousarray(transform(flat.astype(np.float64)), dtype=dtype)
 
 
 def _transform(stats: dict[str, float | str]) -> Callable[[Array], Array]:
