@@ -162,15 +162,13 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
                 markersize=3,
                 label=name if single else f"{run.label} ({name})",
             )
-        if single and run.best_epoch:
-            ax.axvline(run.best_epoch, color="0.5", linestyle=":", linewidth=1)
-            ax.annotate(
-                f" best validation loss:\n epoch {run.best_epoch} (weights kept)",
-                (run.best_epoch, 1),
-                xycoords=("data", "axes fraction"),
-                va="top",
-                fontsize=8,
-                color="0.3",
+        if single and run.best_epoch:  # in the legend, where it hides no curve
+            ax.axvline(
+                run.best_epoch,
+                color="0.4",
+                linestyle=":",
+                linewidth=1.2,
+                label=f"lowest validation loss: epoch {run.best_epoch} (its weights were kept)",
             )
     if metric == "accuracy":
         ax.set_ylabel("accuracy (%)")
@@ -179,6 +177,7 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
         ax.set_ylabel("loss")
         if _spans_decades(runs, metric):
             ax.set_yscale("log")
+            ax.set_ylabel("loss (log scale)")
     ax.grid(True, alpha=0.3)
     _epoch_axis(ax, runs)
     what = "Accuracy" if metric == "accuracy" else "Loss"
@@ -251,7 +250,7 @@ def _lr_plot(runs: Sequence[RunCurves], path: Path) -> Path:
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     _epoch_axis(ax, runs)
-    ax.set_title(f"Learning rate over training: {runs[0].label}" if single else "Learning rate")
+    ax.set_title("Learning rate over training" + (f": {runs[0].label}" if single else ""))
     if len(ax.get_legend_handles_labels()[0]) > 1:
         ax.legend(fontsize=8)
     return _save(figure, path)
