@@ -315,7 +315,7 @@ def _confusion(
         "rows: true class, columns: predicted",
         fontsize=10,
     )
-    figure.colorbar(image, ax=ax, shrink=0.8, label="test examples (log scale)")
+    figure.colorbar(image, ax=ax, shrink=0.8, label="test examples (log scale)", format="{x:.0f}")
     return _save(figure, path)
 
 
