@@ -8,7 +8,7 @@ From Python, the same path as ``mlpspec run``::
     spec = mlpspec.load_spec("specs/quickstart.toml", registry)
     result = mlpspec.run(spec, registry, out_dir=None)
     print(result.test_accuracy)
-    saved = mlpspec.load_run(result.run_dir)   # a saved run, with .predict()
+    saved = mlpspec.load_run("runs/quickstart-spirals-...")   # a saved run: .predict()
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mlpspec import plots
 from mlpspec.errors import UsageError
 from mlpspec.inputs import read_inputs
 from mlpspec.registry import Registry
@@ -30,8 +31,6 @@ SPLITS = ("test", "validation", "train")
 def plot_after_run(path: Path, registry: Registry) -> list[Path]:
     """The plots at the end of ``mlpspec run``: made only if matplotlib is installed, and a
     failure is a warning, since the run folder is complete already."""
-    from mlpspec import plots
-
     if not plots.available():
         return []
     try:
@@ -42,8 +41,6 @@ def plot_after_run(path: Path, registry: Registry) -> list[Path]:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from mlpspec import plots
-
     if not args.runs and not args.activations:
         raise UsageError("give run folders to plot, or --activations NAME...")
     registry = args.registry_of(args)

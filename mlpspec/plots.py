@@ -95,7 +95,7 @@ def read_curves(paths: Sequence[Path], registry: Registry) -> list[RunCurves]:
         if not records:
             raise MlpspecError(f"{run.path}: no evaluations in metrics.jsonl to plot")
         metrics = {
-            key: np.array([np.nan if r[key] is None else r[key] for r in records], dtype=float)
+            key: np.array([r.get(key) for r in records], dtype=float)  # None becomes nan
             for key in records[0]
         }
         label = run.name if names.count(run.name) == 1 else run.path.name
@@ -144,7 +144,7 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
     single = len(runs) == 1
     for run, colour in zip(runs, _colours(runs), strict=True):
         m = run.metrics
-        value = (lambda v: v * 100) if metric == "accuracy" else (lambda v: v)
+        scale = 100 if metric == "accuracy" else 1
         for split, style, split_colour in (
             ("train", TRAIN_STYLE, "C0"),
             ("val", VAL_STYLE, "C1"),
@@ -155,7 +155,7 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
             name = "training" if split == "train" else "validation"
             ax.plot(
                 m["epoch"],
-                value(y),
+                y * scale,
                 style,
                 color=split_colour if single else colour,
                 marker="o" if len(y) <= 30 else None,
