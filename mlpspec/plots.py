@@ -319,6 +319,11 @@ def _confusion(
     return _save(figure, path)
 
 
+def _percent(p: float) -> str:
+    """A probability in whole percent, never rounded up to a certainty it is not."""
+    return ">99%" if 0.99 < p < 1 else f"{p:.0%}"
+
+
 def _misclassified(
     arrays: dict[str, np.ndarray],
     labels: np.ndarray,
@@ -351,7 +356,7 @@ def _misclassified(
         guess = predicted[i]
         ax.set_title(f"true {classes[labels[i]]}", fontsize=9, pad=2)
         ax.set_xlabel(
-            f"predicted {classes[guess]} ({probabilities[i, guess]:.0%})",
+            f"predicted {classes[guess]} ({_percent(probabilities[i, guess])})",
             fontsize=9,
             color="C3",
             labelpad=2,
@@ -398,10 +403,10 @@ def plot_activations(
     select = np.column_stack([np.ones_like(z), np.zeros_like(z)])
     columns = min(3, len(names))
     grid_rows = -(-len(names) // columns)
-    figure = _figure(3.6 * columns, 3.0 * grid_rows + 0.4)
+    figure = _figure(max(3.6 * columns, 5.0), 3.0 * grid_rows + 0.6)
     figure.suptitle(
-        "Activations (solid) and their derivatives (dashed), from each component's own "
-        "forward and backward",
+        "Activations (solid) and their derivatives (dashed),\n"
+        "from each component's own forward and backward passes",
         fontsize=10,
     )
     for position, name in enumerate(names):
