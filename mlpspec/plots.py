@@ -176,8 +176,13 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
     else:
         ax.set_ylabel("loss")
         if _spans_decades(runs, metric):
+            from matplotlib.ticker import FuncFormatter
+
             ax.set_yscale("log")
             ax.set_ylabel("loss (log scale)")
+            plain = FuncFormatter(_round_label)  # 0.02, not 2×10⁻²
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain)
     ax.grid(True, alpha=0.3)
     _epoch_axis(ax, runs)
     what = "Accuracy" if metric == "accuracy" else "Loss"
@@ -185,6 +190,14 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
     ax.set_title(title)
     ax.legend(fontsize=8 if single else 7)
     return _save(figure, path)
+
+
+def _round_label(value: float, _position: int) -> str:
+    """Labels 1, 2 and 5 times a power of ten on a log axis; the other ticks stay bare."""
+    if value <= 0:
+        return ""
+    leading = round(value / 10 ** np.floor(np.log10(value)), 6)
+    return f"{value:g}" if leading in (1, 2, 5) else ""
 
 
 def _spans_decades(runs: Sequence[RunCurves], metric: str) -> bool:
@@ -206,12 +219,15 @@ def _zoom_accuracy(ax: Axes, runs: Sequence[RunCurves]) -> None:
         ax.set_ylim(low, min(100.0, values.max() + 0.5) + 0.2)
 
 
-def _epoch_axis(ax: Axes, runs: Sequence[RunCurves]) -> None:
-    """Epochs from 0 to the last one planned, at round numbers."""
+def _epoch_axis(ax: Axes, runs: Sequence[RunCurves], planned: bool = False) -> None:
+    """Epochs from 0 to the last one evaluated (or ``planned``), at round numbers."""
     from matplotlib.ticker import MaxNLocator
 
-    planned = [len(r.schedule) if r.schedule is not None else r.metrics["epoch"][-1] for r in runs]
-    ax.set_xlim(0, max(planned) * 1.02)
+    ends = [
+        len(r.schedule) if planned and r.schedule is not None else r.metrics["epoch"][-1]
+        for r in runs
+    ]
+    ax.set_xlim(0, max(ends) * 1.02)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     ax.set_xlabel("epoch")
 
@@ -249,7 +265,7 @@ def _lr_plot(runs: Sequence[RunCurves], path: Path) -> Path:
     ax.set_ylabel("learning rate")
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
-    _epoch_axis(ax, runs)
+    _epoch_axis(ax, runs, planned=True)
     ax.set_title("Learning rate over training" + (f": {runs[0].label}" if single else ""))
     if len(ax.get_legend_handles_labels()[0]) > 1:
         ax.legend(fontsize=8)
