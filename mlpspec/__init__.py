@@ -11,7 +11,7 @@ From Python, the same path as ``mlpspec run``::
 
     splits = mlpspec.load_data(spec, registry)           # or step by step
     model = mlpspec.build_model(spec, registry, splits.features, splits.classes)
-    saved = mlpspec.load_run("runs/NAME-DATE", registry)  # a saved run, with .predict()
+    saved = mlpspec.load_run("runs/quickstart-spirals-...")   # a saved run: .predict()
 """
 
 from importlib.metadata import PackageNotFoundError, version

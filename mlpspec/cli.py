@@ -1,4 +1,5 @@
-"""The ``mlpspec`` command: run, validate, list, check, schema.
+"""The ``mlpspec`` command: run, validate, list, check, schema; and (from
+``mlpspec.commands``) plot, runs, evaluate, predict, init.
 
 Exit status: 0 on success, 2 for bad input (a spec, a name, a plugin), 1 for a run that
 failed (or, for ``check``, a component that breaks its contract). Errors are printed as
@@ -18,13 +19,15 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec import __version__
+from mlpspec.commands import add_commands, plot_after_run
 from mlpspec.errors import MlpspecError, SpecError, UnknownComponentError
 from mlpspec.hookspec import HOOK_API_VERSION, KIND_HOOKS, KINDS
 from mlpspec.plugins import load_registry
-from mlpspec.progress import ConsoleReporter
+from mlpspec.progress import BOLD, ConsoleReporter, JsonReporter, paint, use_colour
 from mlpspec.registry import Component, Registry
-from mlpspec.runner import run
+from mlpspec.runner import RunResult, run
 from mlpspec.spec import load_spec, parse_toml
+from mlpspec.training import Reporter, Silent
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +92,9 @@ def _problem(where: str, message: str):
 def cmd_run(args: argparse.Namespace) -> int:
     registry = _registry(args)
     spec = load_spec(args.spec, registry, _overrides(args.set))
-    reporter = ConsoleReporter(out=open_devnull() if args.quiet else None)
+    reporter: Reporter = (
+        JsonReporter() if args.json else Silent() if args.quiet else ConsoleReporter()
+    )
     result = run(
         spec,
         registry,
@@ -97,20 +102,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         out_dir=None if args.no_save else Path(args.out),
         reporter=reporter,
     )
+    plots = (
+        [] if args.no_plots or result.run_dir is None else plot_after_run(result.run_dir, registry)
+    )
+    if args.json:
+        print(json.dumps(_result_record(result, plots)), flush=True)
+        return 0
     lines = []
     if result.test_accuracy is not None:
         lines.append(f"test accuracy {result.test_accuracy:.2%}, test loss {result.test_loss:.4f}")
     lines.append(f"{result.history.epochs_run} epochs in {result.seconds:.1f}s")
     if result.run_dir is not None:
-        lines.append(f"saved to {result.run_dir}")
-    print("; ".join(lines))
+        lines.append(f"saved to {result.run_dir}" + (f" with {len(plots)} plots" if plots else ""))
+    print(paint("; ".join(lines), BOLD, use_colour(sys.stdout) and not args.quiet))
     return 0
 
 
-def open_devnull():
-    import os
-
-    return open(os.devnull, "w")
+def _result_record(result: RunResult, plots: Sequence[Path]) -> dict[str, Any]:
+    """The last line of ``mlpspec run --json``."""
+    history = result.history
+    return {
+        "event": "result",
+        "name": result.spec.model.name,
+        "test_accuracy": result.test_accuracy,
+        "test_loss": result.test_loss,
+        "epochs_run": history.epochs_run,
+        "steps": history.steps,
+        "stopped_early": history.stopped_early,
+        "best_epoch": history.best_epoch,
+        "seconds": round(result.seconds, 3),
+        "run_dir": None if result.run_dir is None else str(result.run_dir),
+        "plots": [str(path) for path in plots],
+    }
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -269,7 +292,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a value of the spec, e.g. --set train.epochs=5",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the final result")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("-q", "--quiet", action="store_true", help="print only the final result")
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per evaluation and one for the result, for scripts",
+    )
+    p.add_argument("--no-plots", action="store_true", help="do not draw the run's plots at the end")
     p.set_defaults(command=cmd_run)
 
     p = sub.add_parser("validate", parents=[common], help="check specs without training")
@@ -296,6 +326,7 @@ def _parser() -> argparse.ArgumentParser:
         "schema", parents=[common], help="print the JSON Schema of specs, for editors"
     )
     p.set_defaults(command=cmd_schema)
+    add_commands(sub, common, _registry)
     return parser
 
 

@@ -66,6 +66,12 @@ class UnknownComponentError(MlpspecError):
         super().__init__("; ".join(parts))
 
 
+class UsageError(MlpspecError):
+    """A command asked for something it cannot do (a file that exists, a missing split)."""
+
+    exit_code = 2
+
+
 class DataError(MlpspecError):
     """Data that cannot be found, fetched or read; the message names the file or place."""
 

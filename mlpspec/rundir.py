@@ -3,7 +3,8 @@
 ``spec.toml`` (the resolved spec, every default filled in), ``metrics.jsonl`` (one line per
 evaluation, appended as training goes), ``model.npz`` (weights, loadable with
 ``allow_pickle=False``), ``components.json`` (which package supplied each component) and
-``summary.json`` (the outcome).
+``summary.json`` (the outcome); ``predictions.npz`` (the test set's labels and predicted
+probabilities, and the first misclassified images) and the plots' PNG files once it is done.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import tomli_w
 
 from mlpspec.errors import DataError
 
-SPEC, METRICS, MODEL, COMPONENTS, SUMMARY = (
+SPEC, METRICS, MODEL, COMPONENTS, SUMMARY, PREDICTIONS = (
     "spec.toml",
     "metrics.jsonl",
     "model.npz",
     "components.json",
     "summary.json",
+    "predictions.npz",
 )
 
 
@@ -84,9 +86,12 @@ class RunDirectory:
             os.fsync(handle.fileno())
 
     def write_weights(self, state: dict[str, np.ndarray]) -> None:
+        self.write_arrays(MODEL, state)
+
+    def write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> None:
         buffer = io.BytesIO()
-        np.savez(buffer, **state)
-        atomic_write(self.path / MODEL, buffer.getvalue())
+        np.savez(buffer, **arrays)
+        atomic_write(self.path / name, buffer.getvalue())
 
     def read_json(self, name: str) -> Any:
         path = self.path / name
@@ -105,11 +110,14 @@ class RunDirectory:
                     yield json.loads(line)
 
     def read_weights(self) -> dict[str, np.ndarray]:
-        path = self.path / MODEL
+        return self.read_arrays(MODEL)
+
+    def read_arrays(self, name: str) -> dict[str, np.ndarray]:
+        path = self.path / name
         try:
             with np.load(path, allow_pickle=False) as archive:
-                return {name: archive[name] for name in archive.files}
+                return {key: archive[key] for key in archive.files}
         except FileNotFoundError:
             raise DataError(f"{path}: no such file") from None
         except Exception as exc:  # zip, format and pickle refusals alike
-            raise DataError(f"{path}: not a readable model file ({exc})") from None
+            raise DataError(f"{path}: not a readable array file ({exc})") from None

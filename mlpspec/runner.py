@@ -15,12 +15,14 @@ import numpy as np
 
 from mlpspec import __version__
 from mlpspec.builder import SAMPLING_STREAM, build_model, build_optimizer, build_scheduler, rng_for
-from mlpspec.data import DataContext, Splits, prepare
+from mlpspec.data import DataContext, Splits, prepare, preprocess_rows
 from mlpspec.data.dataset import env_data_dirs
-from mlpspec.errors import MlpspecError, Problem, SpecError
+from mlpspec.errors import DataError, MlpspecError, Problem, SpecError
 from mlpspec.model import Model
+from mlpspec.plugins import load_registry
+from mlpspec.predictions import prediction_arrays
 from mlpspec.registry import ComponentConfig, Registry
-from mlpspec.rundir import COMPONENTS, SPEC, SUMMARY, RunDirectory, new_run_dir
+from mlpspec.rundir import COMPONENTS, PREDICTIONS, SPEC, SUMMARY, RunDirectory, new_run_dir
 from mlpspec.spec import Spec, read_toml, validate_spec
 from mlpspec.training import History, Plan, Reporter, Trainer
 
@@ -43,13 +45,15 @@ def load_data(
     registry: Registry,
     data_dirs: Sequence[Path] = (),
     progress: bool = False,
+    base_dir: Path | None = None,
 ) -> Splits:
     """The spec's dataset, preprocessed and split, in the model's dtype.
 
-    Folders are searched in order: the spec's ``data_dir`` (relative to the spec's folder),
-    ``data_dirs`` (``--data-dir``), ``$MLPSPEC_DATA_DIR``, the cache, system folders.
+    Folders are searched in order: the spec's ``data_dir`` (relative to ``base_dir``, by
+    default the spec's folder), ``data_dirs`` (``--data-dir``), ``$MLPSPEC_DATA_DIR``, the
+    cache, system folders.
     """
-    base = Path(spec.source).parent if Path(spec.source).is_file() else Path.cwd()
+    base = base_dir or spec_dir(spec)
     explicit = [base / spec.data.data_dir] if spec.data.data_dir else []
     ctx = DataContext(
         data_dirs=[*explicit, *data_dirs, *env_data_dirs()],
@@ -64,6 +68,11 @@ def load_data(
         validation=spec.data.validation,
         dtype=np.dtype(spec.model.dtype),
     )
+
+
+def spec_dir(spec: Spec) -> Path:
+    """The folder a spec's relative paths start from: its own, or the current one."""
+    return Path(spec.source).parent.resolve() if Path(spec.source).is_file() else Path.cwd()
 
 
 def provenance(spec: Spec, registry: Registry) -> list[dict[str, Any]]:
@@ -133,11 +142,13 @@ def run(
     summary: dict[str, Any] = {
         "name": spec.model.name,
         "spec": spec.source,
+        "spec_dir": str(spec_dir(spec)),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dataset": spec.data.dataset.name,
         "features": splits.features,
         "classes": splits.classes,
         "image_shape": splits.image_shape,
+        "preprocessing": splits.preprocessing,
         "examples": {
             "train": len(splits.x_train),
             "validation": 0 if splits.x_val is None else len(splits.x_val),
@@ -168,6 +179,11 @@ def run(
     seconds = time.perf_counter() - started
     if folder is not None:
         folder.write_weights(model.state())
+        if splits.x_test is not None:
+            folder.write_arrays(
+                PREDICTIONS,
+                prediction_arrays(model, splits.x_test, splits.y_test, splits.image_shape),
+            )
         last = history.evaluations[-1]
         best_val = max(
             (e.val_accuracy for e in history.evaluations if e.val_accuracy is not None),
@@ -223,12 +239,18 @@ class _Saving:
 
 @dataclass
 class LoadedRun:
-    """A saved run: its spec, its summary, and its model with the saved weights."""
+    """A saved run: its spec, its summary, and its model with the saved weights.
+
+    ``predict`` and ``predict_proba`` take rows as the network sees them (preprocessed, as
+    :meth:`data` returns them); :meth:`preprocess` turns raw rows (pixel values, the
+    dataset's own units) into those, with the statistics the run saved.
+    """
 
     path: Path
     spec: Spec
     summary: dict[str, Any]
     model: Model
+    registry: Registry
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict(x)
@@ -236,9 +258,27 @@ class LoadedRun:
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(x)
 
+    def preprocess(self, raw: np.ndarray) -> np.ndarray:
+        """Raw rows (or images), scaled as the run's training data was."""
+        stats = self.summary.get("preprocessing")
+        if stats is None:
+            raise DataError(
+                f"{self.path}: the run did not save its preprocessing statistics "
+                "(made by an older mlpspec); run it again"
+            )
+        return preprocess_rows(np.asarray(raw), stats, self.model.dtype)
 
-def load_run(path: str | Path, registry: Registry) -> LoadedRun:
-    """Load a run folder; a component whose plugin is missing names the package to install."""
+    def data(self, data_dirs: Sequence[Path] = ()) -> Splits:
+        """The run's dataset, read and split as the run did (relative paths start from the
+        original spec's folder)."""
+        base = self.summary.get("spec_dir")
+        return load_data(self.spec, self.registry, data_dirs, base_dir=Path(base) if base else None)
+
+
+def load_run(path: str | Path, registry: Registry | None = None) -> LoadedRun:
+    """Load a run folder, with the installed plugins unless ``registry`` is given; a
+    component whose plugin is missing names the package to install."""
+    registry = registry or load_registry()
     folder = RunDirectory(Path(path))
     summary = folder.read_json(SUMMARY)
     try:
@@ -250,7 +290,7 @@ def load_run(path: str | Path, registry: Registry) -> LoadedRun:
         model.load_state(folder.read_weights())
     except ValueError as exc:
         raise MlpspecError(f"{folder.path}: {exc}") from None
-    return LoadedRun(folder.path, spec, summary, model)
+    return LoadedRun(folder.path, spec, summary, model, registry)
 
 
 def _explain_missing(error: SpecError, folder: RunDirectory) -> SpecError:

@@ -86,3 +86,85 @@ lr = 0.1
 epochs = 5
 batch_size = 16
 """
+
+
+def tiny_images(folder: Path, seed: int = 0) -> Path:
+    """IDX files of 8×8 images in three classes (a bright top, bottom or left half), with
+    noise, and a tenth of the test labels wrong so that some predictions are mistakes."""
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((3, 8, 8))
+    masks[0, :4], masks[1, 4:], masks[2, :, :4] = 1, 1, 1
+    for part, count in (("train", 300), ("t10k", 90)):
+        labels = rng.integers(0, 3, count)
+        images = np.clip(masks[labels] * 200 + rng.normal(0, 40, (count, 8, 8)), 0, 255)
+        if part == "t10k":
+            flip = rng.random(count) < 0.1
+            labels[flip] = (labels[flip] + 1) % 3
+        write_idx(folder / f"{part}-images-idx3-ubyte", images.astype(np.uint8))
+        write_idx(folder / f"{part}-labels-idx1-ubyte", labels.astype(np.uint8))
+    return folder
+
+
+IMAGE_SPEC = """
+[model]
+name = "tiny-images"
+seed = 5
+
+[data]
+dataset = {{ type = "idx", path = "{path}" }}
+preprocess = "standardize"
+validation = 60
+
+[[layers]]
+type = "dense"
+units = 12
+activation = "tanh"
+init = "glorot"
+
+[[layers]]
+type = "dense"
+units = 3
+
+[loss]
+type = "softmax_cross_entropy"
+
+[optimizer]
+type = "sgd_momentum"
+lr = 0.05
+
+[scheduler]
+type = "linear"
+final_lr = 0.01
+
+[train]
+epochs = 6
+batch_size = 20
+"""
+
+
+def make_run(folder: Path, text: str, *args: str) -> Path:
+    """Run ``text`` as a spec with the command line, quietly, and return its run folder."""
+    from mlpspec.cli import main
+
+    spec = write_spec(folder, text, "run-spec.toml")
+    out = folder / "runs"
+    before = set(out.iterdir()) if out.exists() else set()
+    assert main(["run", str(spec), "--out", str(out), "-q", *args]) == 0
+    (created,) = set(out.iterdir()) - before
+    return created
+
+
+@pytest.fixture(scope="session")
+def image_run(tmp_path_factory) -> Path:
+    """A finished run (with its plots) on :func:`tiny_images`; copy it before changing it."""
+    folder = tmp_path_factory.mktemp("image-run")
+    data = tiny_images(tmp_path_factory.mktemp("tiny-images"))
+    return make_run(folder, IMAGE_SPEC.format(path=data))
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's header; fails unless the file is a PNG."""
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert header[12:16] == b"IHDR"
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")

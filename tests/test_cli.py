@@ -23,9 +23,14 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys, registry):
     assert "epoch 5/5" in out and "test accuracy" in out
     (folder,) = (tmp_path / "runs").iterdir()
     assert sorted(p.name for p in folder.iterdir()) == [
+        "accuracy.png",
         "components.json",
+        "confusion.png",
+        "learning_rate.png",
+        "loss.png",
         "metrics.jsonl",
         "model.npz",
+        "predictions.npz",
         "spec.toml",
         "summary.json",
     ]

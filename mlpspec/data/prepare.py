@@ -3,7 +3,8 @@ preprocessed, with a validation set held out of the training set."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,9 @@ class Splits:
     y_test: Array | None
     classes: Sequence[str]
     image_shape: tuple[int, int] | None
+    preprocessing: dict[str, float | str]
+    """The preprocessing and the training-set statistics it used (see :func:`statistics`),
+    saved with a run so that new inputs are scaled exactly as the training data was."""
 
     @property
     def features(self) -> int:
@@ -48,14 +52,10 @@ def prepare(
             f"data.validation holds out {held} examples, but the training set has only {len(x)}"
         )
     cut = len(x) - held
-    transform = _transform(preprocess, x[:cut], dataset.value_range)
+    preprocessing = statistics(preprocess, x[:cut], dataset.value_range)
 
     def ready(rows: Array | None) -> Array | None:
-        if rows is None:
-            return None
-        rows = np.array(rows.reshape(len(rows), -1), dtype=dtype, order="C")  # one copy
-        transform(rows)
-        return rows
+        return None if rows is None else preprocess_rows(rows, preprocessing, dtype)
 
     return Splits(
         x_train=ready(x[:cut]),
@@ -66,6 +66,7 @@ def prepare(
         y_test=None if dataset.y_test is None else _labels(dataset.y_test),
         classes=list(dataset.classes),
         image_shape=dataset.image_shape,
+        preprocessing=preprocessing,
     )
 
 
@@ -73,33 +74,55 @@ def _labels(y: Array) -> Array:
     return np.asarray(y, dtype=np.int64)
 
 
-def _transform(
+def statistics(
     name: str, x_train: Array, value_range: tuple[float, float] | None
-) -> Callable[[Array], None]:
-    """The preprocessing as an in-place operation on rows of the model's dtype.
-
-    Statistics are computed in float64 from the raw training rows; applying them in the
-    model's dtype, in place, keeps the peak memory at one copy of the data.
-    """
+) -> dict[str, float | str]:
+    """What preprocessing ``name`` needs to know of the training set, as plain numbers."""
     if name == "none":
-        return lambda rows: None
+        return {"name": name}
     if name == "standardize":
         # one scalar mean and std over all training values, as document 004 does
-        shift = float(np.mean(x_train, dtype=np.float64))
-        scale = float(np.std(x_train, dtype=np.float64)) or 1.0
-    elif name in ("scale", "scale_symmetric"):
-        low, high = value_range or (float(np.min(x_train)), float(np.max(x_train)))
-        shift, scale = low, (high - low) or 1.0
-        if name == "scale_symmetric":  # (x − low)/span·2 − 1 = (x − (low + span/2)) / (span/2)
-            shift, scale = low + scale / 2, scale / 2
-    else:
-        raise ValueError(f"unknown preprocessing {name!r}")
+        mean = float(np.mean(x_train, dtype=np.float64))
+        std = float(np.std(x_train, dtype=np.float64)) or 1.0
+        return {"name": name, "mean": mean, "std": std}
+    if name in ("scale", "scale_symmetric"):
+        low, high = (
+            value_range if value_range is not None else (float(x_train.min()), float(x_train.max()))
+        )
+        return {"name": name, "low": float(low), "high": float(high)}
+    raise ValueError(f"unknown preprocessing {name!r}")
 
-    def apply(rows: Array) -> None:
-        rows -= shift
-        rows /= scale
 
-    return apply
+def preprocess_rows(rows: Array, preprocessing: dict[str, float | str], dtype: np.dtype) -> Array:
+    """Flatten ``rows`` and scale them as :func:`statistics` describes, in ``dtype``: the one
+    path by which training, validation, test and new inputs (``mlpspec predict``) pass.
+
+    The rows are copied once, into the model's dtype, and scaled there in place, so the peak
+    memory is one copy of the data (statistics are float64, from the raw training rows).
+    """
+    flat = np.array(rows.reshape(len(rows), math.prod(rows.shape[1:])), dtype=dtype, order="C")
+    shift, scale = _shift_and_scale(preprocessing)
+    if shift:
+        flat -= shift
+    if scale != 1:
+        flat /= scale
+    return flat
+
+
+def _shift_and_scale(stats: dict[str, float | str]) -> tuple[float, float]:
+    """Every preprocessing is (x − shift) / scale."""
+    name = stats["name"]
+    if name == "none":
+        return 0.0, 1.0
+    if name == "standardize":
+        return float(stats["mean"]), float(stats["std"])
+    low = float(stats["low"])
+    span = (float(stats["high"]) - low) or 1.0
+    if name == "scale":
+        return low, span
+    if name == "scale_symmetric":  # (x − low)/span·2 − 1 = (x − (low + span/2)) / (span/2)
+        return low + span / 2, span / 2
+    raise ValueError(f"unknown preprocessing {name!r}")
 
 
 def _check(dataset: Dataset) -> None:

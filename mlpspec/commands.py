@@ -1,0 +1,223 @@
+"""The commands that look at runs once they are made: plot, runs, evaluate, predict; and init,
+which starts a spec. ``mlpspec.cli`` adds them to its parser with :func:`add_commands`.
+
+Each command gets the parsed arguments; ``args.registry_of(args)`` loads the plugins as the
+other commands do (``--plugin``, ``-p no:NAME``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlpspec import plots
+from mlpspec.errors import UsageError
+from mlpspec.inputs import read_inputs
+from mlpspec.registry import Registry
+from mlpspec.runner import load_run
+from mlpspec.runs import SORT_KEYS, find_runs, sort_runs, table
+from mlpspec.starter import starter_path, write_starter
+
+SPLITS = ("test", "validation", "train")
+
+
+def plot_after_run(path: Path, registry: Registry) -> list[Path]:
+    """The plots at the end of ``mlpspec run``: made only if matplotlib is installed, and a
+    failure is a warning, since the run folder is complete already."""
+    if not plots.available():
+        return []
+    try:
+        return plots.plot_run(path, registry)
+    except Exception as exc:  # a picture must never cost a finished run
+        print(f"warning: the plots were not made: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return []
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    if not args.runs and not args.activations:
+        raise UsageError("give run folders to plot, or --activations NAME...")
+    registry = args.registry_of(args)
+    written = []
+    if args.activations:
+        out = Path(args.out or ".")
+        out.mkdir(parents=True, exist_ok=True)
+        written.append(plots.plot_activations(args.activations, registry, out / "activations.png"))
+    runs = [Path(run) for run in args.runs]
+    if len(runs) == 1:
+        written += plots.plot_run(runs[0], registry)
+    elif runs:
+        out = Path(args.out) if args.out else _common_parent(runs)
+        out.mkdir(parents=True, exist_ok=True)
+        written += plots.plot_comparison(runs, registry, out)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _common_parent(paths: list[Path]) -> Path:
+    return Path(os.path.commonpath([path.resolve().parent for path in paths]))
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    root = Path(args.dir)
+    runs = sort_runs(find_runs(root), args.sort, args.reverse)
+    if args.json:
+        for run in runs:
+            print(json.dumps(run.to_dict()))
+    elif runs:
+        print(table(runs, root))
+    else:
+        print(f"no runs in {root}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    loaded = load_run(args.run, args.registry_of(args))
+    splits = loaded.data([Path(d) for d in args.data_dir])
+    x, y = {
+        "train": (splits.x_train, splits.y_train),
+        "validation": (splits.x_val, splits.y_val),
+        "test": (splits.x_test, splits.y_test),
+    }[args.split]
+    if x is None:
+        raise UsageError(f"{loaded.path}: the run has no {args.split} set")
+    loss, accuracy = loaded.model.evaluate(x, y)
+    reported = loaded.summary.get("test_accuracy") if args.split == "test" else None
+    result = {
+        "run": str(loaded.path),
+        "split": args.split,
+        "examples": len(x),
+        "accuracy": accuracy,
+        "loss": loss,
+        "run_reported_accuracy": reported,
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    line = f"{args.split} accuracy {accuracy:.2%}, {args.split} loss {loss:.4f} ({len(x)} examples)"
+    if reported is not None:
+        same = "the same" if reported == accuracy else f"DIFFERENT: {reported:.4%}"
+        line += f"; the run reported {same}"
+    print(line)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    loaded = load_run(args.run, args.registry_of(args))
+    shape = loaded.summary.get("image_shape")
+    inputs = read_inputs(
+        [Path(p) for p in args.inputs],
+        int(loaded.summary["features"]),
+        tuple(shape) if shape else None,
+        invert=not args.no_invert,
+    )
+    probabilities = loaded.predict_proba(loaded.preprocess(inputs.rows))
+    classes = [str(c) for c in loaded.model.classes]
+    if args.json:
+        for name, row in zip(inputs.names, probabilities, strict=True):
+            print(json.dumps(_prediction(name, row, classes)))
+    else:
+        print(_prediction_table(inputs.names, probabilities, classes))
+    return 0
+
+
+def _prediction(name: str, row: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    return {
+        "input": name,
+        "predicted": classes[int(np.argmax(row))],
+        "probabilities": {c: float(p) for c, p in zip(classes, row, strict=True)},
+    }
+
+
+def _prediction_table(names: list[str], probabilities: np.ndarray, classes: list[str]) -> str:
+    """input, predicted class and its probability, then every class's (up to 12 classes)."""
+    shown = classes if len(classes) <= 12 else []
+    width = max(len("input"), *(len(n) for n in names)) if names else len("input")
+    cells = max(5, *(len(c) for c in shown)) if shown else 5
+    header = f"{'input':<{width}}  {'predicted':>9}  {'p':>5}  " + "  ".join(
+        f"{c:>{cells}}" for c in shown
+    )
+    lines = [header.rstrip()]
+    for name, row in zip(names, probabilities, strict=True):
+        best = int(np.argmax(row))
+        line = f"{name:<{width}}  {classes[best]:>9}  {row[best]:5.3f}  " + "  ".join(
+            f"{p:{cells}.3f}" for p in row[: len(shown)]
+        )
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = write_starter(starter_path(args.name))
+    print(f"wrote {path}; train it with: mlpspec run {path}")
+    return 0
+
+
+def add_commands(
+    sub: Any,
+    common: argparse.ArgumentParser,
+    registry_of: Callable[[argparse.Namespace], Registry],
+) -> None:
+    """Add plot, runs, evaluate, predict and init to the ``mlpspec`` parser."""
+    p = sub.add_parser(
+        "plot",
+        parents=[common],
+        help="draw a run's curves, mistakes and confusion matrix; compare runs; draw activations",
+        description="One RUN_DIR: PNG files in it. Several: their curves overlaid, as "
+        "compare-*.png in --out (default: their common parent folder). --activations: "
+        "activations.png in --out (default: the current folder).",
+    )
+    p.add_argument("runs", nargs="*", metavar="RUN_DIR")
+    p.add_argument(
+        "--activations", nargs="+", metavar="NAME", help="draw these activations and derivatives"
+    )
+    p.add_argument("--out", metavar="DIR", help="where comparison and activation plots go")
+    p.set_defaults(command=cmd_plot, registry_of=registry_of)
+
+    p = sub.add_parser("runs", help="list past runs, newest first")
+    p.add_argument("dir", nargs="?", default="runs", metavar="DIR", help="default: runs")
+    p.add_argument(
+        "--sort",
+        choices=list(SORT_KEYS),
+        default="date",
+        help="date (newest first), name, dataset, epochs, val, test (best first), time",
+    )
+    p.add_argument("--reverse", action="store_true", help="reverse the order")
+    p.add_argument("--json", action="store_true", help="one JSON object per run")
+    p.set_defaults(command=cmd_runs)
+
+    p = sub.add_parser(
+        "evaluate", parents=[common], help="test a saved model again, on any of its splits"
+    )
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--split", choices=SPLITS, default="test")
+    p.add_argument(
+        "--data-dir", action="append", default=[], metavar="DIR", help="look for data here first"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(command=cmd_evaluate, registry_of=registry_of)
+
+    p = sub.add_parser(
+        "predict",
+        parents=[common],
+        help="class probabilities for rows of .npy/.npz/.csv files or for images",
+        description="Values are raw (0-255 pixels for MNIST) and are preprocessed as the "
+        "run's training data was. Images are read as greyscale, resized to the dataset's "
+        "shape, and inverted (dark on light becomes light on dark, as in MNIST).",
+    )
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--json", action="store_true", help="one JSON object per input row")
+    p.add_argument("--no-invert", action="store_true", help="images are light on dark already")
+    p.set_defaults(command=cmd_predict, registry_of=registry_of)
+
+    p = sub.add_parser("init", help="write a commented starter spec")
+    p.add_argument("name", nargs="?", metavar="NAME", help="writes NAME.toml (default spec.toml)")
+    p.set_defaults(command=cmd_init)

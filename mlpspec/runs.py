@@ -1,0 +1,148 @@
+"""Past runs, as ``mlpspec runs`` lists them: one row per run folder, from its summary.json.
+
+A folder that is not a complete run (a run still going, interrupted, or damaged) is listed
+with what is wrong rather than stopping the listing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mlpspec.errors import MlpspecError
+from mlpspec.rundir import METRICS, MODEL, SPEC, SUMMARY, RunDirectory
+
+RUN_FILES = (SUMMARY, SPEC, METRICS, MODEL)
+"""A folder holding any of these is taken for a run folder."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run folder and what its summary says; ``problem`` when it could not be read."""
+
+    path: Path
+    summary: dict[str, Any]
+    problem: str | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.summary.get("name") or self.path.name)
+
+    @property
+    def started(self) -> datetime | None:
+        try:
+            return datetime.fromisoformat(self.summary["started"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def status(self) -> str:
+        return self.problem or str(self.summary.get("status", "unknown"))
+
+    def get(self, key: str) -> Any:
+        return self.summary.get(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as ``mlpspec runs --json`` prints it."""
+        started = self.started
+        return {
+            "path": str(self.path),
+            "name": self.name,
+            "started": started.isoformat() if started else None,
+            "dataset": self.get("dataset"),
+            "epochs_run": self.get("epochs_run"),
+            "best_val_accuracy": self.get("best_val_accuracy"),
+            "test_accuracy": self.get("test_accuracy"),
+            "seconds": self.get("seconds"),
+            "status": self.status,
+        }
+
+
+def read_run(path: Path) -> RunInfo:
+    """The run at ``path``; never raises for a damaged folder, it says what is wrong."""
+    try:
+        summary = RunDirectory(path).read_json(SUMMARY)
+    except MlpspecError as exc:
+        if "no such file" in str(exc):
+            return RunInfo(path, {}, "no summary (running or interrupted)")
+        return RunInfo(path, {}, "unreadable summary.json (not valid JSON)")
+    if not isinstance(summary, dict):
+        return RunInfo(path, {}, "unreadable summary.json (not a JSON object)")
+    return RunInfo(path, summary)
+
+
+def find_runs(root: Path) -> list[RunInfo]:
+    """Every run folder directly under ``root`` (or ``root`` itself, if it is one)."""
+    if _is_run(root):
+        return [read_run(root)]
+    if not root.is_dir():
+        raise MlpspecError(f"{root}: no such folder")
+    return [read_run(path) for path in sorted(root.iterdir()) if _is_run(path)]
+
+
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and any((path / name).exists() for name in RUN_FILES)
+
+
+SORT_KEYS: dict[str, tuple[Callable[[RunInfo], Any], bool]] = {
+    # key: (value, whether the largest comes first)
+    "date": (lambda r: r.started.timestamp() if r.started else None, True),
+    "name": (lambda r: r.name.lower(), False),
+    "dataset": (lambda r: r.get("dataset"), False),
+    "epochs": (lambda r: r.get("epochs_run"), True),
+    "val": (lambda r: r.get("best_val_accuracy"), True),
+    "test": (lambda r: r.get("test_accuracy"), True),
+    "time": (lambda r: r.get("seconds"), False),
+}
+"""What ``--sort`` accepts: dates newest first, accuracies and epochs largest first, names
+and datasets in alphabetical order, wall time shortest first."""
+
+
+def sort_runs(runs: Sequence[RunInfo], key: str = "date", reverse: bool = False) -> list[RunInfo]:
+    """Runs in ``key``'s natural order (``reverse`` flips it); runs without a value last."""
+    value, descending = SORT_KEYS[key]
+    known = [run for run in runs if value(run) is not None]
+    unknown = [run for run in runs if value(run) is None]
+    known.sort(key=value, reverse=descending != reverse)
+    return known + unknown
+
+
+COLUMNS = ("run", "name", "started", "dataset", "epochs", "best val", "test", "time", "status")
+
+
+def table(runs: Sequence[RunInfo], root: Path) -> str:
+    """An aligned text table, one row per run; numbers right-aligned."""
+    rows = [COLUMNS, *(_row(run, root) for run in runs)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    numeric = {"epochs", "best val", "test", "time"}
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if column in numeric else cell.ljust(width)
+            for cell, width, column in zip(row, widths, COLUMNS, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _row(run: RunInfo, root: Path) -> tuple[str, ...]:
+    started = run.started
+    folder = run.path.relative_to(root) if run.path.is_relative_to(root) else run.path
+    return (
+        str(folder) if str(folder) != "." else run.path.name,
+        run.name,
+        started.astimezone().strftime("%Y-%m-%d %H:%M") if started else "-",
+        str(run.get("dataset") or "-"),
+        _text(run.get("epochs_run"), "{}"),
+        _text(run.get("best_val_accuracy"), "{:.2%}"),
+        _text(run.get("test_accuracy"), "{:.2%}"),
+        _text(run.get("seconds"), "{:.1f}s"),
+        run.status,
+    )
+
+
+def _text(value: Any, form: str) -> str:
+    return "-" if value is None else form.format(value)
