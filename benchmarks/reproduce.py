@@ -170,9 +170,9 @@ def verdict(reference: Reference, accuracy: float) -> str:
     if reference.target is None:
         return "—"
     gap = accuracy - reference.target
-    if abs(gap) <= reference.tolerance:
+    if reference.tolerance and abs(gap) <= reference.tolerance:
         return f"within {reference.tolerance} ({gap:+.2f})"
-    return f"better ({gap:+.2f})" if gap > 0 else f"SHORT ({gap:+.2f})"
+    return f"better ({gap:+.2f})" if gap >= 0 else f"SHORT ({gap:+.2f})"
 
 
 def table(rows: list[dict]) -> str:
