@@ -21,7 +21,7 @@ from mlpspec.hookspec import KIND_HOOKS, KINDS
 from mlpspec.plugins import load_registry
 from mlpspec.progress import ConsoleReporter
 from mlpspec.registry import Component, Registry
-from mlpspec.runner import run
+from mlpspec.runner import resume, run
 from mlpspec.spec import load_spec, parse_toml
 
 
@@ -85,16 +85,26 @@ def _problem(where: str, message: str):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if (args.spec is None) == (args.resume is None):
+        raise SpecError("run", [_problem("", "give a SPEC to run, or --resume RUN_DIR")])
+    if args.resume is not None and (args.set or args.no_save):
+        raise SpecError(
+            "--resume",
+            [_problem("", "a resumed run keeps its spec and folder: drop --set and --no-save")],
+        )
     registry = _registry(args)
-    spec = load_spec(args.spec, registry, _overrides(args.set))
     reporter = ConsoleReporter(out=open_devnull() if args.quiet else None)
-    result = run(
-        spec,
-        registry,
-        data_dirs=[Path(d) for d in args.data_dir],
-        out_dir=None if args.no_save else Path(args.out),
-        reporter=reporter,
-    )
+    data_dirs = [Path(d) for d in args.data_dir]
+    if args.resume is not None:
+        result = resume(args.resume, registry, data_dirs=data_dirs, reporter=reporter)
+    else:
+        result = run(
+            load_spec(args.spec, registry, _overrides(args.set)),
+            registry,
+            data_dirs=data_dirs,
+            out_dir=None if args.no_save else Path(args.out),
+            reporter=reporter,
+        )
     lines = []
     if result.test_accuracy is not None:
         lines.append(f"test accuracy {result.test_accuracy:.2%}, test loss {result.test_loss:.4f}")
@@ -180,7 +190,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands")
 
     p = sub.add_parser("run", parents=[common], help="train and test the model a spec describes")
-    p.add_argument("spec", help="the TOML spec")
+    p.add_argument("spec", nargs="?", help="the TOML spec")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its latest checkpoint, in its own folder",
+    )
     p.add_argument(
         "--data-dir",
         action="append",

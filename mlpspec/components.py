@@ -120,7 +120,12 @@ class Loss:
 
 
 class Optimizer(Protocol):
-    """Updates parameters in place from their gradients, at the learning rate it is given."""
+    """Updates parameters in place from their gradients, at the learning rate it is given.
+
+    ``state`` returns every array the next steps depend on (momentum velocities), and
+    ``load_state`` takes back what ``state`` returned, also before the first step: a
+    checkpoint holds them, so that a resumed run continues bit for bit.
+    """
 
     lr: float
 
@@ -141,7 +146,12 @@ class Schedule:
 
 
 class Scheduler(Protocol):
-    """The learning rate for a step; ``epoch`` counts from 0, ``step`` over the whole run."""
+    """The learning rate for a step; ``epoch`` counts from 0, ``step`` over the whole run.
+
+    The built-in schedulers are pure functions of (epoch, step). One that keeps state (a
+    plateau detector, say) may also define ``state() -> dict[str, Array]`` and
+    ``load_state(state)``, as optimizers do: checkpoints save and restore it when present.
+    """
 
     def lr(self, epoch: int, step: int) -> float: ...
 
@@ -152,5 +162,7 @@ class BuildContext:
 
     dtype: np.dtype
     rng: np.random.Generator
+    """The layer's own random stream. Draw every random number from it (not from a generator
+    of your own): a checkpoint saves its state, so a resumed run draws the same numbers."""
     create: Callable[[ComponentConfig], Any]
     """Builds a component named in the layer's params (``ctx.create(params.activation)``)."""

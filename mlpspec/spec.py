@@ -167,6 +167,11 @@ class TrainSection(Section):
     early_stopping: bool = False
     patience: int = Field(1, gt=0)
     """Evaluations in a row without a lower validation loss before early stopping stops."""
+    checkpoint_every: int | None = Field(None, gt=0)
+    """Write a checkpoint every this many epochs (``mlpspec run --resume`` continues from the
+    latest). Unset: only when training is interrupted."""
+    keep_checkpoints: int = Field(2, gt=0)
+    """How many of the latest checkpoints to keep; older ones are deleted."""
 
     @model_validator(mode="after")
     def _length(self) -> TrainSection:

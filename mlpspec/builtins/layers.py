@@ -44,6 +44,23 @@ class DenseParams(Params):
     l2: float = Field(0.0, ge=0.0, allow_inf_nan=False)
     """L2 strength λ on the weights (not the biases): adds λ/2·ΣW² to the objective."""
 
+    def parameter_count(self, in_features: int) -> int:
+        """Weights and biases, for the memory estimate made before building (budget.py)."""
+        return (in_features + 1) * self.units
+
+    def out_features(self, in_features: int) -> int:
+        return self.units
+
+
+class SameWidth(Params):
+    """Params of a layer with no parameters whose output is as wide as its input."""
+
+    def parameter_count(self, in_features: int) -> int:
+        return 0
+
+    def out_features(self, in_features: int) -> int:
+        return in_features
+
 
 class Dense(Layer):
     """Affine map x·W + b, then an activation, then dropout; optional L2 on W."""
@@ -88,7 +105,7 @@ class Dense(Layer):
         return 0.5 * self.l2 * float(np.sum(np.square(self.weight.value), dtype=np.float64))
 
 
-class ActivationParams(Params):
+class ActivationParams(SameWidth):
     activation: ActivationRef
 
 
@@ -107,7 +124,7 @@ class ActivationLayer(Layer):
         return self.activation.backward(self._z, self._a, grad_out)
 
 
-class DropoutParams(Params):
+class DropoutParams(SameWidth):
     rate: float = DropRate
     """Probability of dropping each unit during training."""
 
