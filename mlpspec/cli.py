@@ -86,11 +86,10 @@ def _problem(where: str, message: str):
 
 def cmd_run(args: argparse.Namespace) -> int:
     if (args.spec is None) == (args.resume is None):
-        raise SpecError("run", [_problem("", "give a SPEC to run, or --resume RUN_DIR")])
+        args.usage_error("give a SPEC to run, or --resume RUN_DIR (not both)")
     if args.resume is not None and (args.set or args.no_save):
-        raise SpecError(
-            "--resume",
-            [_problem("", "a resumed run keeps its spec and folder: drop --set and --no-save")],
+        args.usage_error(
+            "a resumed run keeps its spec and its folder: --set and --no-save do not apply"
         )
     registry = _registry(args)
     reporter = ConsoleReporter(out=open_devnull() if args.quiet else None)
@@ -215,7 +214,7 @@ def _parser() -> argparse.ArgumentParser:
         help="override a value of the spec, e.g. --set train.epochs=5",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the final result")
-    p.set_defaults(command=cmd_run)
+    p.set_defaults(command=cmd_run, usage_error=p.error)
 
     p = sub.add_parser("validate", parents=[common], help="check specs without training")
     p.add_argument("specs", nargs="+", metavar="SPEC")
