@@ -90,6 +90,12 @@ def build_model(
             ],
         )
     loss = create(registry, spec.loss, spec, "loss")
+    try:
+        loss.check_output(width)
+    except ValueError as exc:
+        raise SpecError(
+            spec.source, [Problem("loss", f"loss {spec.loss.name!r} cannot take the output: {exc}")]
+        ) from None
     return Model(layers, loss, classes, dtype, generators)
 
 

@@ -104,6 +104,12 @@ class Loss:
         """Class probabilities (or scores) for the network's output; argmax is the prediction."""
         raise NotImplementedError
 
+    def check_output(self, width: int) -> None:
+        """Raise ``ValueError`` saying why if this loss cannot learn from outputs this wide.
+
+        Called when the model is built, before any training; the default accepts any width.
+        """
+
     def value(self, output: Array, target: Array) -> float:
         return self._reduce(self.per_example(output, target, grad=False)[0], output)
 

@@ -139,6 +139,8 @@ def run(
             "platform": platform.platform(),
         },
     }
+    if folder is not None:  # a run killed outright is still recognisable, and resumable
+        folder.write_json(SUMMARY, summary | {"status": "running"})
     return _train(spec, splits, trainer, folder, summary, started)
 
 
