@@ -148,9 +148,9 @@ def _walk(node: Any, path: tuple) -> Any:
 
 
 def _put(parent: Any, key: Any, value: Any) -> None:
-    if (isinstance(parent, dict) and isinstance(key, str)) or (
-        isinstance(parent, list) and isinstance(key, int) and key < len(parent)
-    ):
+    into_table = isinstance(parent, dict) and isinstance(key, str)
+    into_array = isinstance(parent, list) and isinstance(key, int) and key < len(parent)
+    if into_table or into_array:
         parent[key] = value
 
 
