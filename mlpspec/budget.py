@@ -77,7 +77,7 @@ def check_memory(
                         f"too large: the network would need about {_gb(total)} of memory to "
                         f"train, this layer alone {_gb(need)} ({parameters:,} parameters, "
                         f"{out:,} outputs for batches of {rows:,}), more than the {_gb(limit)} "
-                        f"allowed (the machine's memory; set {LIMIT_VARIABLE} to change it)",
+                        f"allowed (${LIMIT_VARIABLE}, else the machine's memory)",
                     )
                 ],
             )
