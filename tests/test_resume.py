@@ -264,3 +264,39 @@ def test_signal_handlers_are_restored_and_a_second_signal_aborts():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+class _Plateau:
+    """A stateful scheduler, as a plugin might have: it counts the steps it was asked about."""
+
+    def __init__(self) -> None:
+        self.calls = np.zeros(1)
+
+    def lr(self, epoch: int, step: int) -> float:
+        self.calls += 1
+        return 0.05
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"calls": self.calls}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.calls = state["calls"].copy()
+
+
+def test_a_stateful_scheduler_and_every_generator_are_checkpointed(registry):
+    from mlpspec.runner import _prepare
+
+    text = RESUMABLE_SPEC.replace("epochs = 20", "iterations = 400")
+    spec = validate_spec(parse_toml(text), registry)
+    _, first = _prepare(spec, registry, (), None)
+    first.scheduler = _Plateau()
+    first.fit()
+    arrays = checkpoint.capture(first)
+    _, second = _prepare(spec, registry, (), None)
+    second.scheduler = _Plateau()
+    checkpoint.restore(second, arrays, Path("test"))
+    assert second.scheduler.calls[0] == first.scheduler.calls[0] > 0
+    assert second.rng.bit_generator.state == first.rng.bit_generator.state
+    for name, generator in first.model.generators.items():
+        assert second.model.generators[name].bit_generator.state == generator.bit_generator.state
+    assert second.state.history.steps == 400 and second.state.history.epochs_run == 2
