@@ -220,15 +220,30 @@ def _train(
     summary: dict[str, Any],
     started: float,
 ) -> RunResult:
-    """Train, test, and leave the outcome in ``folder``: completed, failed or interrupted."""
+    """Train, test, and leave the outcome in ``folder``: completed, failed or interrupted.
+
+    SIGINT and SIGTERM are caught until the outcome is saved: during training they stop it at
+    the next epoch boundary with a checkpoint; once training is over, the run completes.
+    """
+    with stop_on_signals() as stop:
+        trainer.stop = stop
+        return _train_and_save(spec, splits, trainer, folder, summary, started)
+
+
+def _train_and_save(
+    spec: Spec,
+    splits: Splits,
+    trainer: Trainer,
+    folder: RunDirectory | None,
+    summary: dict[str, Any],
+    started: float,
+) -> RunResult:
     model = trainer.model
     if folder is not None:
         trainer.reporter = _Saving(trainer.reporter, folder)
         trainer.checkpoint = lambda t: checkpoint.write(folder.path, t, spec.train.keep_checkpoints)
     try:
-        with stop_on_signals() as stop:
-            trainer.stop = stop
-            history = trainer.fit()
+        history = trainer.fit()
     except Interrupted as exc:
         if folder is None:
             raise Interrupted(exc.signum, f"{exc}; nothing was saved (--no-save)") from None

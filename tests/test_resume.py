@@ -300,3 +300,22 @@ def test_a_stateful_scheduler_and_every_generator_are_checkpointed(registry):
     for name, generator in first.model.generators.items():
         assert second.model.generators[name].bit_generator.state == generator.bit_generator.state
     assert second.state.history.steps == 400 and second.state.history.epochs_run == 2
+
+
+def test_a_signal_after_the_last_epoch_lets_the_run_complete_and_save(
+    tmp_path, registry, monkeypatch
+):
+    import mlpspec.training as training
+
+    text = RESUMABLE_SPEC.replace("epochs = 20", "epochs = 2")
+    original = training.Trainer.evaluate
+
+    def signalled(self, epoch, *args):
+        if epoch == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # during the last evaluation
+        return original(self, epoch, *args)
+
+    monkeypatch.setattr(training.Trainer, "evaluate", signalled)
+    result = run(validate_spec(parse_toml(text), registry), registry, out_dir=tmp_path)
+    assert json.loads((result.run_dir / "summary.json").read_text())["status"] == "completed"
+    assert result.test_accuracy is not None
