@@ -105,14 +105,29 @@ SCALARS = st.one_of(
     st.text(max_size=12),
     NAMES,
 )
-VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
-        st.dictionaries(st.text(max_size=8), inner, max_size=4),
-        st.fixed_dictionaries({"type": NAMES}, optional={"units": inner, "scale": inner}),
-    ),
-    max_leaves=12,
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: Any = 1
+    for level in range(depth):
+        value = {f"t{level}": value}
+    return value
+
+
+DEEP = st.integers(1, 400).map(_nested)
+"""Tables nested hundreds deep, where a field expects a number or a component."""
+
+VALUES = (
+    st.recursive(
+        SCALARS,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4),
+            st.dictionaries(st.text(max_size=8), inner, max_size=4),
+            st.fixed_dictionaries({"type": NAMES}, optional={"units": inner, "scale": inner}),
+        ),
+        max_leaves=12,
+    )
+    | DEEP
 )
 KEYS = st.one_of(st.text(min_size=1, max_size=10), st.sampled_from(["units", "typ", "seed", "é"]))
 

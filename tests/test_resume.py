@@ -319,3 +319,16 @@ def test_a_signal_after_the_last_epoch_lets_the_run_complete_and_save(
     result = run(validate_spec(parse_toml(text), registry), registry, out_dir=tmp_path)
     assert json.loads((result.run_dir / "summary.json").read_text())["status"] == "completed"
     assert result.test_accuracy is not None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run"], ["run", "spec.toml", "--resume", "runs/x"], ["run", "--resume", "x", "--set", "a=1"]],
+)
+def test_run_takes_a_spec_or_resume_not_both(argv, capsys):
+    from mlpspec.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert "--resume" in capsys.readouterr().err

@@ -204,3 +204,12 @@ print(sorted(set(sys.modules) - before))
     assert "unknown activation 'this'" in out
     new_modules = out.strip().splitlines()[-1]
     assert "antigravity" not in new_modules and "'this'" not in new_modules
+
+
+def test_values_must_have_their_toml_type(registry):
+    data = parse_toml(SPIRALS_SPEC)
+    data["layers"][0]["units"] = "16"
+    data["train"]["epochs"] = 5.0
+    with pytest.raises(SpecError) as caught:
+        validate_spec(data, registry)
+    assert [p.location for p in caught.value.problems] == ["layers[0].units", "train.epochs"]
