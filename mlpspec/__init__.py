@@ -9,6 +9,7 @@ From Python, the same path as ``mlpspec run``::
     result = mlpspec.run(spec, registry, out_dir=None)
     print(result.test_accuracy)
     run = mlpspec.load_run(result_dir, registry)   # a saved run, with .predict()
+    mlpspec.resume(run_dir, registry)              # an interrupted run, continued
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -30,7 +31,7 @@ from mlpspec.errors import (
 from mlpspec.hookspec import HOOK_API_VERSION, hookimpl
 from mlpspec.plugins import load_registry
 from mlpspec.registry import Params, Registry
-from mlpspec.runner import LoadedRun, RunResult, load_data, load_run, run
+from mlpspec.runner import LoadedRun, RunResult, load_data, load_run, resume, run
 from mlpspec.spec import Spec, component_ref, load_spec, validate_spec
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "load_registry",
     "load_run",
     "load_spec",
+    "resume",
     "run",
     "validate_spec",
 ]
