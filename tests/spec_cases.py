@@ -141,7 +141,9 @@ def mutated_specs(draw: st.DrawFn) -> dict[str, Any]:
         parent = _walk(data, path[:-1])
         if parent is None:
             continue
-        action = draw(st.sampled_from(["set", "set", "delete", "extra", "empty_layers"]))
+        action = draw(
+            st.sampled_from(["set", "set", "delete", "extra", "empty_layers", "huge_layer"])
+        )
         if action == "set":
             _put(parent, path[-1], draw(VALUES))
         elif action == "delete":
@@ -150,6 +152,10 @@ def mutated_specs(draw: st.DrawFn) -> dict[str, Any]:
             parent[draw(KEYS)] = draw(VALUES)
         elif action == "empty_layers":
             data["layers"] = []
+        elif action == "huge_layer" and isinstance(data.get("layers"), list) and data["layers"]:
+            layer = draw(st.sampled_from(data["layers"]))
+            if isinstance(layer, dict):
+                layer["units"] = draw(st.sampled_from([10**5, 10**6, 10**9, 2**40]))
     return data
 
 
@@ -251,4 +257,4 @@ def classify(error: SpecError) -> str:
     for needle, name in rules:
         if needle in message:
             return name
-    return "other rule"
+    return "combination rule (e.g. epochs and iterations both given)"
