@@ -1,7 +1,8 @@
 """The ``mlpspec`` command: run, validate, list.
 
 Exit status: 0 on success, 2 for bad input (a spec, a name, a plugin), 1 for a run that
-failed. Errors are printed as messages; ``--debug`` adds the traceback.
+failed, 128 + the signal's number (130, 143) for a run stopped by SIGINT or SIGTERM after
+writing its checkpoint. Errors are printed as messages; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations

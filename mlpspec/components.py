@@ -41,6 +41,11 @@ class Layer:
     that of its own :meth:`penalty`) and returns the gradient with respect to its input, or
     ``None`` when ``need_input_grad`` is false (the first layer: nothing needs it). The
     gradient it receives is its own to overwrite: nothing reads it afterwards.
+
+    A layer's params model may define ``parameter_count(in_features)`` and
+    ``out_features(in_features)`` so that absurd sizes are refused before building (see
+    :mod:`mlpspec.budget`); random numbers come from ``BuildContext.rng`` only, so that
+    checkpoints can restore them.
     """
 
     out_features: int

@@ -155,3 +155,30 @@ def test_an_injected_nan_stops_at_its_epoch_and_step_and_saves_the_last_good_wei
     with np.load(folder / "model.npz", allow_pickle=False) as saved:
         for name, array in two.model.state().items():
             assert np.array_equal(saved[name], array), name
+
+
+def test_weights_that_became_infinite_stop_the_run_even_if_the_loss_looks_finite(
+    registry, monkeypatch, tmp_path
+):
+    """The weights are checked at each evaluation too (a loss can hide them, e.g. 0·inf in a
+    plugin that masks units): the run stops, and the last good evaluation's weights are saved."""
+    import mlpspec.training as training
+
+    two = run(
+        spec_of(registry, SPIRALS_SPEC.replace("epochs = 5", "epochs = 2")), registry, out_dir=None
+    )
+    original = training.Trainer.evaluate
+
+    def evaluate(self, epoch, *args):
+        result = original(self, epoch, *args)
+        if epoch == 3:
+            self.model.parameters[0].value[0, 0] = np.inf
+        return result
+
+    monkeypatch.setattr(training.Trainer, "evaluate", evaluate)
+    with pytest.raises(TrainingError, match=r"the weights became NaN or infinite at epoch 3"):
+        run(spec_of(registry), registry, out_dir=tmp_path)
+    (folder,) = tmp_path.iterdir()
+    with np.load(folder / "model.npz", allow_pickle=False) as saved:
+        for name, array in two.model.state().items():
+            assert np.array_equal(saved[name], array), name
