@@ -44,9 +44,9 @@ def test_the_fuzzing_tried_thousands_of_cases(record_property):
     tried = sum(OUTCOMES.values())
     record_property("spec_cases", tried)
     print(f"\nspec cases tried: {tried}: {dict(OUTCOMES.most_common())}")
-    if tried:  # zero when this test is run on its own
-        assert tried >= 3000 and OUTCOMES["valid"] and OUTCOMES["too large for memory"]
-        assert len(OUTCOMES) >= 10
+    if tried == 2 * FUZZ.max_examples:  # both ran (not so with -k or one test alone)
+        assert OUTCOMES["valid"] and OUTCOMES["too large for memory"]
+        assert len(OUTCOMES) >= 10  # most kinds of rejection were reached
 
 
 BAD_SPECS = {
