@@ -12,6 +12,7 @@ From Python, the same path as ``mlpspec run``::
     splits = mlpspec.load_data(spec, registry)           # or step by step
     model = mlpspec.build_model(spec, registry, splits.features, splits.classes)
     saved = mlpspec.load_run("runs/quickstart-spirals-...")   # a saved run: .predict()
+    mlpspec.resume("runs/NAME-DATE", registry)               # an interrupted run, continued
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -34,7 +35,7 @@ from mlpspec.errors import (
 from mlpspec.hookspec import HOOK_API_VERSION, hookimpl
 from mlpspec.plugins import load_registry
 from mlpspec.registry import Params, Registry
-from mlpspec.runner import LoadedRun, RunResult, load_data, load_run, run
+from mlpspec.runner import LoadedRun, RunResult, load_data, load_run, resume, run
 from mlpspec.spec import Spec, component_ref, load_spec, validate_spec
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "load_registry",
     "load_run",
     "load_spec",
+    "resume",
     "run",
     "validate_spec",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mlpspec.budget import check_memory
 from mlpspec.components import BuildContext, Optimizer, Schedule, Scheduler
 from mlpspec.errors import MlpspecError, PluginError, Problem, SpecError
 from mlpspec.model import Model
@@ -48,16 +49,29 @@ def create(registry: Registry, config: ComponentConfig, spec: Spec, where: str, 
         ) from exc
 
 
-def build_model(spec: Spec, registry: Registry, features: int, classes: Sequence[str]) -> Model:
-    """The network the spec describes, for inputs of ``features`` columns and these classes."""
+def build_model(
+    spec: Spec,
+    registry: Registry,
+    features: int,
+    classes: Sequence[str],
+    examples: int | None = None,
+) -> Model:
+    """The network the spec describes, for inputs of ``features`` columns and these classes.
+
+    A network too large for memory is refused before anything is allocated; the last layer's
+    width and the loss are checked against the classes before any training. ``examples``
+    (the training set's size) sizes full-batch activations in the memory estimate.
+    """
+    check_memory(spec, features, examples)
     dtype = np.dtype(spec.model.dtype)
-    layers = []
+    layers, generators = [], {}
     width = features
     for index, config in enumerate(spec.layers):
         where = f"layers[{index}]"
+        generators[f"layers.{index}"] = rng_for(spec.model.seed, LAYER_STREAM, index)
         ctx = BuildContext(
             dtype=dtype,
-            rng=rng_for(spec.model.seed, LAYER_STREAM, index),
+            rng=generators[f"layers.{index}"],
             create=lambda ref, where=where: create(registry, ref, spec, where),
         )
         layer = create(registry, config, spec, where, width, ctx)
@@ -76,7 +90,13 @@ def build_model(spec: Spec, registry: Registry, features: int, classes: Sequence
             ],
         )
     loss = create(registry, spec.loss, spec, "loss")
-    return Model(layers, loss, classes, dtype)
+    try:
+        loss.check_output(width)
+    except ValueError as exc:
+        raise SpecError(
+            spec.source, [Problem("loss", f"loss {spec.loss.name!r} cannot take the output: {exc}")]
+        ) from None
+    return Model(layers, loss, classes, dtype, generators)
 
 
 def build_optimizer(spec: Spec, registry: Registry) -> Optimizer:

@@ -2,8 +2,9 @@
 ``mlpspec.commands``) plot, runs, evaluate, predict, init.
 
 Exit status: 0 on success, 2 for bad input (a spec, a name, a plugin), 1 for a run that
-failed (or, for ``check``, a component that breaks its contract). Errors are printed as
-messages; ``--debug`` adds the traceback.
+failed (or, for ``check``, a component that breaks its contract), 128 + the signal's number
+(130, 143) for a run stopped by SIGINT or SIGTERM after writing its checkpoint. Errors are
+printed as messages; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mlpspec.hookspec import HOOK_API_VERSION, KIND_HOOKS, KINDS
 from mlpspec.plugins import load_registry
 from mlpspec.progress import BOLD, ConsoleReporter, JsonReporter, paint, use_colour
 from mlpspec.registry import Component, Registry
-from mlpspec.runner import RunResult, run
+from mlpspec.runner import RunResult, resume, run
 from mlpspec.spec import load_spec, parse_toml
 from mlpspec.training import Reporter, Silent
 
@@ -90,18 +91,27 @@ def _problem(where: str, message: str):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if (args.spec is None) == (args.resume is None):
+        args.usage_error("give a SPEC to run, or --resume RUN_DIR (not both)")
+    if args.resume is not None and (args.set or args.no_save):
+        args.usage_error(
+            "a resumed run keeps its spec and its folder: --set and --no-save do not apply"
+        )
     registry = _registry(args)
-    spec = load_spec(args.spec, registry, _overrides(args.set))
     reporter: Reporter = (
         JsonReporter() if args.json else Silent() if args.quiet else ConsoleReporter()
     )
-    result = run(
-        spec,
-        registry,
-        data_dirs=[Path(d) for d in args.data_dir],
-        out_dir=None if args.no_save else Path(args.out),
-        reporter=reporter,
-    )
+    data_dirs = [Path(d) for d in args.data_dir]
+    if args.resume is not None:
+        result = resume(args.resume, registry, data_dirs=data_dirs, reporter=reporter)
+    else:
+        result = run(
+            load_spec(args.spec, registry, _overrides(args.set)),
+            registry,
+            data_dirs=data_dirs,
+            out_dir=None if args.no_save else Path(args.out),
+            reporter=reporter,
+        )
     plots = (
         [] if args.no_plots or result.run_dir is None else plot_after_run(result.run_dir, registry)
     )
@@ -273,7 +283,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands")
 
     p = sub.add_parser("run", parents=[common], help="train and test the model a spec describes")
-    p.add_argument("spec", help="the TOML spec")
+    p.add_argument("spec", nargs="?", help="the TOML spec")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its latest checkpoint, in its own folder",
+    )
     p.add_argument(
         "--data-dir",
         action="append",
@@ -300,7 +315,7 @@ def _parser() -> argparse.ArgumentParser:
         help="print one JSON object per evaluation and one for the result, for scripts",
     )
     p.add_argument("--no-plots", action="store_true", help="do not draw the run's plots at the end")
-    p.set_defaults(command=cmd_run)
+    p.set_defaults(command=cmd_run, usage_error=p.error)
 
     p = sub.add_parser("validate", parents=[common], help="check specs without training")
     p.add_argument("specs", nargs="+", metavar="SPEC")

@@ -65,6 +65,11 @@ class Layer:
     that of its own :meth:`penalty`) and returns the gradient with respect to its input, or
     ``None`` when ``need_input_grad`` is false (the first layer: nothing needs it). The
     gradient it receives is its own to overwrite: nothing reads it afterwards.
+
+    A layer's params model may define ``parameter_count(in_features)`` and
+    ``out_features(in_features)`` so that absurd sizes are refused before building (see
+    :mod:`mlpspec.budget`); random numbers come from ``BuildContext.rng`` only, so that
+    checkpoints can restore them.
     """
 
     out_features: int
@@ -132,6 +137,12 @@ class Loss:
         """
         raise NotImplementedError
 
+    def check_output(self, width: int) -> None:
+        """Raise ``ValueError`` saying why if this loss cannot learn from outputs this wide.
+
+        Called when the model is built, before any training; the default accepts any width.
+        """
+
     def value(self, output: Array, target: Array) -> float:
         return self._reduce(self.per_example(output, target, grad=False)[0], output)
 
@@ -151,7 +162,10 @@ class Optimizer(Protocol):
     """Updates parameters in place from their gradients, at the learning rate it is given.
 
     ``step`` may overwrite the gradients (the next backward pass rewrites them), which saves
-    a scratch array and a pass over memory per parameter.
+    a scratch array and a pass over memory per parameter. ``state`` returns every array the
+    next steps depend on (momentum velocities), and ``load_state`` takes back what ``state``
+    returned, also before the first step: a checkpoint holds them, so that a resumed run
+    continues bit for bit.
     """
 
     lr: float
@@ -173,7 +187,12 @@ class Schedule:
 
 
 class Scheduler(Protocol):
-    """The learning rate for a step; ``epoch`` counts from 0, ``step`` over the whole run."""
+    """The learning rate for a step; ``epoch`` counts from 0, ``step`` over the whole run.
+
+    The built-in schedulers are pure functions of (epoch, step). One that keeps state (a
+    plateau detector, say) may also define ``state() -> dict[str, Array]`` and
+    ``load_state(state)``, as optimizers do: checkpoints save and restore it when present.
+    """
 
     def lr(self, epoch: int, step: int) -> float: ...
 
@@ -184,5 +203,7 @@ class BuildContext:
 
     dtype: np.dtype
     rng: np.random.Generator
+    """The layer's own random stream. Draw every random number from it (not from a generator
+    of your own): a checkpoint saves its state, so a resumed run draws the same numbers."""
     create: Callable[[ComponentConfig], Any]
     """Builds a component named in the layer's params (``ctx.create(params.activation)``)."""

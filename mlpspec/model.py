@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -22,9 +22,17 @@ class Model:
     """Layers, a loss and class names, with training steps, evaluation and prediction."""
 
     def __init__(
-        self, layers: Sequence[Layer], loss: Loss, classes: Sequence[str], dtype: np.dtype
+        self,
+        layers: Sequence[Layer],
+        loss: Loss,
+        classes: Sequence[str],
+        dtype: np.dtype,
+        generators: Mapping[str, np.random.Generator] | None = None,
     ) -> None:
         self.layers = list(layers)
+        self.generators = dict(generators or {})
+        """The random generators the layers draw from (dropout masks), by name: a checkpoint
+        saves their states so that a resumed run draws the very same numbers."""
         self.loss = loss
         self.classes = list(classes)
         self.dtype = np.dtype(dtype)

@@ -27,11 +27,16 @@ class Params(BaseModel):
 
     A field's docstring becomes its description in the JSON Schema (``mlpspec schema``), so
     editors show it; ``json_schema_extra={"examples": [...]}`` in a model's config gives the
-    params :mod:`mlpspec.testing` checks the component with.
+    params :mod:`mlpspec.testing` checks the component with. Values are strict: TOML's types
+    are the types, so ``units = "16"`` is an error rather than a guess.
     """
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_default=True, use_attribute_docstrings=True
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+        use_attribute_docstrings=True,
+        strict=True,
     )
 
 

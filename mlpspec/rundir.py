@@ -4,11 +4,19 @@
 evaluation, appended as training goes), ``model.npz`` (weights, loadable with
 ``allow_pickle=False``), ``components.json`` (which package supplied each component) and
 ``summary.json`` (the outcome); ``predictions.npz`` (the test set's labels and predicted
-probabilities, and the first misclassified images) and the plots' PNG files once it is done.
+probabilities, and the first misclassified images) and the plots' PNG files once it is done;
+``checkpoints/`` when training was interrupted or ``train.checkpoint_every`` is set.
+
+Every file is replaced atomically, except ``metrics.jsonl``, which grows by one line per
+evaluation: rewriting it whole each time would cost time quadratic in the evaluations. Each
+line goes out in a single write ending in a newline, so a crash can at worst leave a final
+fragment without one; :meth:`RunDirectory.read_metrics` ignores such a torn last line, and a
+resumed run rewrites the file (atomically) from its checkpoint's history.
 """
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
@@ -34,8 +42,16 @@ SPEC, METRICS, MODEL, COMPONENTS, SUMMARY, PREDICTIONS = (
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` so that ``path`` holds either its old content or all of the new."""
+    """Write ``data`` so that ``path`` holds either its old content or all of the new.
+
+    The data goes to a temporary file beside ``path``, is flushed to disk, and renamed over
+    ``path``; the folder is then synced so that the rename itself survives a power cut. A
+    process killed mid-write leaves its temporary file behind: the next write of the same
+    path removes it (one process writes a run folder, so no other writer's file is at risk).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -80,10 +96,15 @@ class RunDirectory:
         atomic_write(self.path / name, (json.dumps(data, indent=2) + "\n").encode())
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.path / METRICS, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        """Add one evaluation, in a single write that ends the line (see the module's notes)."""
+        with open(self.path / METRICS, "ab") as handle:
+            handle.write((json.dumps(record) + "\n").encode())
             handle.flush()
             os.fsync(handle.fileno())
+
+    def write_metrics(self, records: Iterable[dict[str, Any]]) -> None:
+        """Replace the metrics with ``records``, atomically (a resumed run's history so far)."""
+        atomic_write(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in records).encode())
 
     def write_weights(self, state: dict[str, np.ndarray]) -> None:
         self.write_arrays(MODEL, state)
@@ -102,12 +123,20 @@ class RunDirectory:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"{path}: not valid JSON ({exc})") from None
 
-    def read_metrics(self) -> Iterable[dict[str, Any]]:
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """The evaluations written so far; a torn last line (a crash mid-append) is left out."""
         path = self.path / METRICS
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    yield json.loads(line)
+        try:
+            lines = path.read_bytes().split(b"\n")
+        except FileNotFoundError:
+            return []
+        records = []
+        for number, line in enumerate(lines[:-1], start=1):  # lines[-1] is unterminated
+            try:
+                records.append(json.loads(line))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise DataError(f"{path}, line {number}: not valid JSON ({exc})") from None
+        return records
 
     def read_weights(self) -> dict[str, np.ndarray]:
         return self.read_arrays(MODEL)

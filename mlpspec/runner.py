@@ -4,6 +4,7 @@ test, save. And a saved run, loaded back."""
 from __future__ import annotations
 
 import platform
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from mlpspec import __version__
+from mlpspec import __version__, checkpoint
 from mlpspec.builder import SAMPLING_STREAM, build_model, build_optimizer, build_scheduler, rng_for
 from mlpspec.data import DataContext, Splits, prepare, preprocess_rows
 from mlpspec.data.dataset import env_data_dirs
 from mlpspec.errors import DataError, MlpspecError, Problem, SpecError
+from mlpspec.interrupt import Interrupted, stop_on_signals
 from mlpspec.model import Model
 from mlpspec.plugins import load_registry
 from mlpspec.predictions import prediction_arrays
@@ -116,29 +118,16 @@ def run(
     """Train the spec's model and test it; save everything under ``out_dir`` unless None.
 
     A run that fails in training still leaves its spec, its metrics so far, the weights of
-    its last good evaluation and a summary saying what went wrong.
+    its last good evaluation and a summary saying what went wrong. One stopped by SIGINT or
+    SIGTERM leaves a checkpoint that :func:`resume` continues from.
     """
     started = time.perf_counter()
-    splits = load_data(spec, registry, data_dirs, progress=reporter is not None)
-    model = build_model(spec, registry, splits.features, splits.classes)
-    optimizer = build_optimizer(spec, registry)
-    plan = Plan.of(spec.train, len(splits.x_train))
-    scheduler = build_scheduler(spec, registry, optimizer, plan.epochs, plan.steps_per_epoch)
-    trainer = Trainer(
-        model,
-        optimizer,
-        scheduler,
-        splits,
-        spec.train,
-        rng_for(spec.model.seed, SAMPLING_STREAM),
-        reporter,
-    )
+    splits, trainer = _prepare(spec, registry, data_dirs, reporter)
     folder = None
     if out_dir is not None:
         folder = RunDirectory(new_run_dir(Path(out_dir), spec.model.name))
         folder.write_spec(spec.to_dict())
         folder.write_json(COMPONENTS, provenance(spec, registry))
-        trainer.reporter = _Saving(trainer.reporter, folder)
     summary: dict[str, Any] = {
         "name": spec.model.name,
         "spec": spec.source,
@@ -161,8 +150,134 @@ def run(
             "platform": platform.platform(),
         },
     }
+    if folder is not None:  # a run killed outright is still recognisable, and resumable
+        folder.write_json(SUMMARY, summary | {"status": "running"})
+    return _train(spec, splits, trainer, folder, summary, started)
+
+
+def resume(
+    path: str | Path,
+    registry: Registry,
+    *,
+    data_dirs: Sequence[Path] = (),
+    reporter: Reporter | None = None,
+) -> RunResult:
+    """Continue an interrupted run from its latest checkpoint, in its own folder.
+
+    The run's resolved ``spec.toml`` is rebuilt (not the spec file it started from, which may
+    have changed since), the checkpoint restored, and ``metrics.jsonl`` rewritten to the
+    checkpoint's history before training goes on: the run ends with the weights, metrics and
+    summary an uninterrupted run would have had.
+    """
+    started = time.perf_counter()
+    folder = RunDirectory(Path(path))
+    summary = folder.read_json(SUMMARY)
+    if summary.get("status") == "completed":
+        raise SpecError(str(folder.path), [Problem("", "this run is complete: nothing to resume")])
+    spec = read_run_spec(folder, registry)
+    checkpoint_path, arrays = checkpoint.latest(folder.path)
+    base_dir = Path(summary["spec_dir"]) if "spec_dir" in summary else None
+    splits, trainer = _prepare(spec, registry, data_dirs, reporter, base_dir)
+    checkpoint.restore(trainer, arrays, checkpoint_path)
+    folder.write_metrics([e.to_dict() for e in trainer.state.history.evaluations])
+    resumed = [*summary.get("resumed_at_epoch", []), trainer.state.history.epochs_run]
+    summary = {key: summary[key] for key in RUN_FACTS if key in summary}
+    summary["resumed_at_epoch"] = resumed
+    return _train(spec, splits, trainer, folder, summary, started)
+
+
+RUN_FACTS = (
+    "name",
+    "spec",
+    "spec_dir",
+    "preprocessing",
+    "started",
+    "dataset",
+    "features",
+    "classes",
+    "image_shape",
+    "examples",
+    "mlpspec",
+    "machine",
+)
+"""The summary's facts about a run that hold from its start, kept when it is resumed."""
+
+
+def _prepare(
+    spec: Spec,
+    registry: Registry,
+    data_dirs: Sequence[Path],
+    reporter: Reporter | None,
+    base_dir: Path | None = None,
+) -> tuple[Splits, Trainer]:
+    """The data, and a trainer with the model, optimizer and scheduler the spec describes.
+
+    ``base_dir`` is the folder the spec's relative data paths start from (for a resumed run,
+    the original spec's folder, not the run folder's copy).
+    """
+    splits = load_data(spec, registry, data_dirs, progress=reporter is not None, base_dir=base_dir)
+    model = build_model(
+        spec, registry, splits.features, splits.classes, examples=len(splits.x_train)
+    )
+    optimizer = build_optimizer(spec, registry)
+    plan = Plan.of(spec.train, len(splits.x_train))
+    scheduler = build_scheduler(spec, registry, optimizer, plan.epochs, plan.steps_per_epoch)
+    trainer = Trainer(
+        model,
+        optimizer,
+        scheduler,
+        splits,
+        spec.train,
+        rng_for(spec.model.seed, SAMPLING_STREAM),
+        reporter,
+    )
+    return splits, trainer
+
+
+def _train(
+    spec: Spec,
+    splits: Splits,
+    trainer: Trainer,
+    folder: RunDirectory | None,
+    summary: dict[str, Any],
+    started: float,
+) -> RunResult:
+    """Train, test, and leave the outcome in ``folder``: completed, failed or interrupted.
+
+    SIGINT and SIGTERM are caught until the outcome is saved: during training they stop it at
+    the next epoch boundary with a checkpoint; once training is over, the run completes.
+    """
+    with stop_on_signals() as stop:
+        trainer.stop = stop
+        return _train_and_save(spec, splits, trainer, folder, summary, started)
+
+
+def _train_and_save(
+    spec: Spec,
+    splits: Splits,
+    trainer: Trainer,
+    folder: RunDirectory | None,
+    summary: dict[str, Any],
+    started: float,
+) -> RunResult:
+    model = trainer.model
+    if folder is not None:
+        trainer.reporter = _Saving(trainer.reporter, folder)
+        trainer.checkpoint = lambda t: checkpoint.write(folder.path, t, spec.train.keep_checkpoints)
     try:
         history = trainer.fit()
+    except Interrupted as exc:
+        if folder is None:
+            raise Interrupted(exc.signum, f"{exc}; nothing was saved (--no-save)") from None
+        folder.write_weights(model.state())
+        summary |= _outcome(trainer.state.history, started) | {
+            "status": "interrupted",
+            "signal": signal.Signals(exc.signum).name,
+        }
+        folder.write_json(SUMMARY, summary)
+        raise Interrupted(
+            exc.signum, f"{exc}; resume with: mlpspec run --resume {folder.path}"
+        ) from None
     except MlpspecError as exc:
         if folder is not None:
             folder.write_weights(model.state())
@@ -215,6 +330,14 @@ def run(
         None if folder is None else folder.path,
         seconds,
     )
+
+
+def _outcome(history: History, started: float) -> dict[str, Any]:
+    return {
+        "epochs_run": history.epochs_run,
+        "steps": history.steps,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 class _Saving:
@@ -281,16 +404,21 @@ def load_run(path: str | Path, registry: Registry | None = None) -> LoadedRun:
     registry = registry or load_registry()
     folder = RunDirectory(Path(path))
     summary = folder.read_json(SUMMARY)
-    try:
-        spec = validate_spec(read_toml(folder.path / SPEC), registry, str(folder.path / SPEC))
-    except SpecError as exc:
-        raise _explain_missing(exc, folder) from None
+    spec = read_run_spec(folder, registry)
     model = build_model(spec, registry, int(summary["features"]), summary["classes"])
     try:
         model.load_state(folder.read_weights())
     except ValueError as exc:
         raise MlpspecError(f"{folder.path}: {exc}") from None
     return LoadedRun(folder.path, spec, summary, model, registry)
+
+
+def read_run_spec(folder: RunDirectory, registry: Registry) -> Spec:
+    """The resolved spec a run folder holds."""
+    try:
+        return validate_spec(read_toml(folder.path / SPEC), registry, str(folder.path / SPEC))
+    except SpecError as exc:
+        raise _explain_missing(exc, folder) from None
 
 
 def _explain_missing(error: SpecError, folder: RunDirectory) -> SpecError:

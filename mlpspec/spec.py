@@ -53,13 +53,15 @@ def _validate_ref(kind: str, value: Any, info: ValidationInfo) -> ComponentConfi
     elif isinstance(value, Mapping):
         if "type" not in value:
             raise PydanticCustomError(
-                "missing_type", f"a {kind} table needs a 'type' key naming the {kind}"
+                "missing_type",
+                f"{_article(kind)} {kind} table needs a 'type' key naming the {kind}",
             )
         params = {key: item for key, item in value.items() if key != "type"}
         name, name_loc = value["type"], ("type",)
     else:
         raise PydanticCustomError(
-            "component_ref", f"expected a {kind} name, or a table with 'type' and its params"
+            "component_ref",
+            f"expected {_article(kind)} {kind} name, or a table with 'type' and its params",
         )
     if not isinstance(name, str):
         raise _located(name_loc, name, f"the {kind} name must be a string")
@@ -75,6 +77,10 @@ def _validate_ref(kind: str, value: Any, info: ValidationInfo) -> ComponentConfi
             exc.title, [_hinted(error, kind, name, allowed) for error in exc.errors()]
         ) from None
     return ComponentConfig(kind, name, checked)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _hinted(error: Any, kind: str, name: str, allowed: list[str]) -> InitErrorDetails:
@@ -141,7 +147,9 @@ DatasetRef = component_ref("dataset")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, strict=True
+    )
 
 
 class ModelSection(Section):
@@ -175,6 +183,11 @@ class TrainSection(Section):
     early_stopping: bool = False
     patience: int = Field(1, gt=0)
     """Evaluations in a row without a lower validation loss before early stopping stops."""
+    checkpoint_every: int | None = Field(None, gt=0)
+    """Write a checkpoint every this many epochs (``mlpspec run --resume`` continues from the
+    latest). Unset: only when training is interrupted."""
+    keep_checkpoints: int = Field(2, gt=0)
+    """How many of the latest checkpoints to keep; older ones are deleted."""
 
     @model_validator(mode="after")
     def _length(self) -> TrainSection:
@@ -220,10 +233,20 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise SpecError(str(path), [Problem("", "no such file")]) from None
     except UnicodeDecodeError as exc:
-        raise SpecError(str(path), [Problem("", f"not UTF-8 text ({exc.reason})")]) from None
+        raise SpecError(
+            str(path),
+            [Problem(_byte_place(exc.object, exc.start), f"not UTF-8 text ({exc.reason})")],
+        ) from None
     except OSError as exc:
         raise SpecError(str(path), [Problem("", exc.strerror or str(exc))]) from None
     return parse_toml(text, str(path))
+
+
+def _byte_place(raw: bytes, offset: int) -> str:
+    """Where a byte is, as an editor shows it: line and column (in bytes), and the offset."""
+    line = raw.count(b"\n", 0, offset) + 1
+    column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line}, column {column} (byte {offset})"
 
 
 def parse_toml(text: str, source: str = "<spec>") -> dict[str, Any]:

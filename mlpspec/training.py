@@ -1,10 +1,11 @@
-"""The training loop: batches, steps, evaluations, early stopping and numerical faults."""
+"""The training loop: batches, steps, evaluations, early stopping, numerical faults, and
+stopping cleanly at an epoch boundary to checkpoint."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -13,6 +14,7 @@ import numpy as np
 from mlpspec.components import Array, Optimizer, Scheduler, Workspace
 from mlpspec.data import Splits
 from mlpspec.errors import TrainingError
+from mlpspec.interrupt import Interrupted, StopRequest
 from mlpspec.model import Model, one_hot
 from mlpspec.spec import TrainSection
 
@@ -67,6 +69,24 @@ class History:
     seconds: float = 0.0
 
 
+@dataclass
+class LoopState:
+    """Everything the rest of a run depends on besides the model, the optimizer, the scheduler
+    and the random generators: what a checkpoint saves, and what a resumed run starts from.
+
+    ``history.epochs_run`` and ``history.steps`` count what is done; ``history.seconds`` is the
+    training time so far (wall clock: not part of the bit-for-bit guarantee).
+    """
+
+    history: History
+    last_good: dict[str, Array]
+    """The weights of the last evaluation with a finite loss: a numerical fault goes back here."""
+    best_loss: float = math.inf
+    best_state: dict[str, Array] | None = None
+    worse: int = 0
+    """Evaluations in a row without a lower validation loss (early stopping's patience)."""
+
+
 class Reporter(Protocol):
     """Receives progress as training goes; the console display is one such reporter."""
 
@@ -118,6 +138,11 @@ class Trainer:
         self.plan = Plan.of(train, len(splits.x_train))
         self.targets = one_hot(splits.y_train, len(splits.classes), model.dtype)
         self.work = Workspace(model.dtype)
+        self.state = LoopState(History(self.plan), model.snapshot())
+        self.stop: StopRequest | None = None
+        """Set by the caller to stop at the next epoch boundary when a signal arrives."""
+        self.checkpoint: Callable[[Trainer], None] | None = None
+        """Called at epoch boundaries (every ``train.checkpoint_every`` epochs, and on a stop)."""
 
     def lr(self, epoch: int, step: int) -> float:
         return self.optimizer.lr if self.scheduler is None else self.scheduler.lr(epoch, step)
@@ -148,45 +173,30 @@ class Trainer:
             return self._fit()
 
     def _fit(self) -> History:
-        plan, model = self.plan, self.model
-        history = History(plan)
+        plan, state = self.plan, self.state
+        history = state.history
         self.reporter.start(plan)
-        started = time.perf_counter()
-        best_loss, best_state, worse = math.inf, None, 0
-        last_good = model.snapshot()
-        step = 0
-        for epoch in range(plan.epochs):
-            step, lr = self.train_epoch(epoch, step, last_good)
+        started = time.perf_counter() - history.seconds
+        step = history.steps
+        for epoch in range(history.epochs_run, plan.epochs):
+            step, lr = self.train_epoch(epoch, step)
             history.epochs_run, history.steps = epoch + 1, step
+            history.seconds = time.perf_counter() - started
             last_epoch = epoch + 1 == plan.epochs
-            if (epoch + 1) % self.train.eval_every and not last_epoch:
-                continue
-            evaluation = self.evaluate(epoch + 1, step, lr, time.perf_counter() - started)
-            if not math.isfinite(evaluation.train_loss + (evaluation.val_loss or 0.0)):
-                self._fault(
-                    evaluation.train_loss, f"the evaluation after epoch {epoch + 1}", lr, last_good
-                )
-            history.evaluations.append(evaluation)
-            self.reporter.evaluation(evaluation, plan)
-            last_good = model.snapshot()
-            if not self.train.early_stopping:
-                continue
-            if evaluation.val_loss < best_loss:
-                best_loss, best_state, worse = evaluation.val_loss, last_good, 0
-                history.best_epoch = epoch + 1
-            else:
-                worse += 1
-                if worse >= self.train.patience:
-                    model.load_state(best_state)
-                    history.stopped_early = True
-                    break
+            due = last_epoch or not (epoch + 1) % self.train.eval_every
+            if due and self._evaluate_epoch(epoch, step, lr, started):
+                history.stopped_early = True
+                break
+            if not last_epoch:
+                self._epoch_boundary(epoch + 1)
         history.seconds = time.perf_counter() - started
         self.reporter.end(history)
         return history
 
-    def train_epoch(self, epoch: int, step: int, last_good: dict[str, Array]) -> tuple[int, float]:
+    def train_epoch(self, epoch: int, step: int) -> tuple[int, float]:
         """The steps of one epoch, from global step ``step``: returns the new step count and the
-        learning rate of the last step. A non-finite loss restores ``last_good`` and stops."""
+        learning rate of the last step. A non-finite loss goes back to the last good weights
+        and stops training."""
         model, optimizer = self.model, self.optimizer
         epoch_steps = min(self.plan.steps_per_epoch, self.plan.total_steps - step)
         lr = self.lr(epoch, step)
@@ -194,11 +204,48 @@ class Trainer:
             lr = self.lr(epoch, step)
             value = model.train_step(x, t)
             if not math.isfinite(value):
-                self._fault(value, f"epoch {epoch + 1}, step {step + 1}", lr, last_good)
+                self._fault(f"the loss became {value}", f"epoch {epoch + 1}, step {step + 1}", lr)
             optimizer.step(model.parameters, lr)
             step += 1
             self.reporter.epoch_progress(epoch, done, epoch_steps)
         return step, lr
+
+    def _evaluate_epoch(self, epoch: int, step: int, lr: float, started: float) -> bool:
+        """Evaluate after ``epoch``; true when early stopping ends training here."""
+        state, model = self.state, self.model
+        evaluation = self.evaluate(epoch + 1, step, lr, time.perf_counter() - started)
+        if not math.isfinite(evaluation.train_loss + (evaluation.val_loss or 0.0)):
+            where = f"the evaluation after epoch {epoch + 1}"
+            self._fault(f"the loss became {evaluation.train_loss}", where, lr)
+        if not all(np.all(np.isfinite(p.value)) for p in model.parameters):
+            self._fault("the weights became NaN or infinite", f"epoch {epoch + 1}, step {step}", lr)
+        state.history.evaluations.append(evaluation)
+        self.reporter.evaluation(evaluation, self.plan)
+        state.last_good = model.snapshot()
+        if not self.train.early_stopping:
+            return False
+        if evaluation.val_loss < state.best_loss:
+            state.best_loss, state.best_state, state.worse = (
+                evaluation.val_loss,
+                state.last_good,
+                0,
+            )
+            state.history.best_epoch = epoch + 1
+            return False
+        state.worse += 1
+        if state.worse < self.train.patience:
+            return False
+        model.load_state(state.best_state)
+        return True
+
+    def _epoch_boundary(self, epochs_done: int) -> None:
+        """Checkpoint when due, and stop (after checkpointing) when a signal asked to."""
+        every = self.train.checkpoint_every
+        stopping = self.stop is not None and self.stop.signum is not None
+        if self.checkpoint is not None and (stopping or (every and epochs_done % every == 0)):
+            self.checkpoint(self)
+        if stopping:
+            raise Interrupted(self.stop.signum, f"training stopped after epoch {epochs_done}")
 
     def evaluate(self, epoch: int, step: int, lr: float, seconds: float) -> Evaluation:
         splits = self.splits
@@ -210,10 +257,10 @@ class Trainer:
             epoch, step, lr, train_loss, train_accuracy, val_loss, val_accuracy, seconds
         )
 
-    def _fault(self, value: float, where: str, lr: float, last_good: dict[str, Array]) -> None:
-        """Stop on a non-finite loss, going back to the weights of the last good evaluation."""
-        self.model.load_state(last_good)
+    def _fault(self, what: str, where: str, lr: float) -> None:
+        """Stop on a non-finite loss or weights, going back to the last good evaluation's."""
+        self.model.load_state(self.state.last_good)
         raise TrainingError(
-            f"the loss became {value} at {where}: the learning rate ({lr:g}) may be too high, "
+            f"{what} at {where}: the learning rate ({lr:g}) may be too high, "
             f"or the initial weights too large; the weights of the last good evaluation are kept"
         )

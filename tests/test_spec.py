@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from mlpspec import SpecError, load_spec, validate_spec
@@ -169,3 +172,44 @@ def test_missing_and_binary_files_are_spec_errors(tmp_path, registry):
     (tmp_path / "bin.toml").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(SpecError, match="not UTF-8"):
         load_spec(tmp_path / "bin.toml", registry)
+
+
+def test_loading_a_spec_never_imports_or_evaluates_what_it_names(tmp_path):
+    """Names are looked up in the registry only: a module path is just an unknown name."""
+    spec = tmp_path / "evil.toml"
+    spec.write_text(
+        SPIRALS_SPEC.replace('type = "dense"\nunits = 16', 'type = "antigravity"\nunits = 16')
+        .replace("units = 2\n", 'units = 2\nactivation = "this"\n')
+        .replace('type = "sgd_momentum"', 'type = "os.system"')
+        .replace('type = "softmax_cross_entropy"', "type = \"__import__('this')\"")
+    )
+    probe = f"""
+import builtins, sys
+from mlpspec import load_registry, load_spec, SpecError
+registry = load_registry()
+before = set(sys.modules)
+builtins.eval = builtins.exec = lambda *a, **k: sys.exit("eval called")
+try:
+    load_spec({str(spec)!r}, registry)
+except SpecError as error:
+    print(error)
+print(sorted(set(sys.modules) - before))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "unknown layer 'antigravity'" in out and "unknown optimizer 'os.system'" in out
+    assert "unknown activation 'this'" in out
+    new_modules = out.strip().splitlines()[-1]
+    assert "antigravity" not in new_modules and "'this'" not in new_modules
+
+
+def test_values_must_have_their_toml_type(registry):
+    data = parse_toml(SPIRALS_SPEC)
+    data["layers"][0]["units"] = "16"
+    data["train"]["epochs"] = 5.0
+    with pytest.raises(SpecError) as caught:
+        validate_spec(data, registry)
+    assert [p.location for p in caught.value.problems] == ["layers[0].units", "train.epochs"]

@@ -123,3 +123,62 @@ def test_float64_models_train_in_float64(registry):
     assert all(a.dtype == np.float64 for a in result.model.state().values())
     default = run(validate_spec(parse_toml(SPIRALS_SPEC), registry), registry, out_dir=None)
     assert all(a.dtype == np.float32 for a in default.model.state().values())
+
+
+def test_an_injected_nan_stops_at_its_epoch_and_step_and_saves_the_last_good_weights(
+    registry, tmp_path, monkeypatch
+):
+    """A NaN gradient at step 25 (epoch 3): the saved weights are those after epoch 2."""
+    import json
+
+    import mlpspec.builtins.optimizers as optimizers
+
+    two = run(
+        spec_of(registry, SPIRALS_SPEC.replace("epochs = 5", "epochs = 2")), registry, out_dir=None
+    )
+    original, steps = optimizers.SGDMomentum.step, []
+
+    def poisoned(self, parameters, lr):
+        steps.append(1)
+        if len(steps) == 24:  # the update after step 24 breaks the weights of step 25
+            parameters[0].grad[0, 0] = np.nan
+        original(self, parameters, lr)
+
+    monkeypatch.setattr(optimizers.SGDMomentum, "step", poisoned)
+    with pytest.raises(TrainingError) as caught:
+        run(spec_of(registry), registry, out_dir=tmp_path)
+    message = str(caught.value)
+    assert "the loss became nan at epoch 3, step 25" in message
+    assert "learning rate (0.1)" in message and "initial weights" in message
+    (folder,) = tmp_path.iterdir()
+    assert json.loads((folder / "summary.json").read_text())["status"] == "failed"
+    with np.load(folder / "model.npz", allow_pickle=False) as saved:
+        for name, array in two.model.state().items():
+            assert np.array_equal(saved[name], array), name
+
+
+def test_weights_that_became_infinite_stop_the_run_even_if_the_loss_looks_finite(
+    registry, monkeypatch, tmp_path
+):
+    """The weights are checked at each evaluation too (a loss can hide them, e.g. 0·inf in a
+    plugin that masks units): the run stops, and the last good evaluation's weights are saved."""
+    import mlpspec.training as training
+
+    two = run(
+        spec_of(registry, SPIRALS_SPEC.replace("epochs = 5", "epochs = 2")), registry, out_dir=None
+    )
+    original = training.Trainer.evaluate
+
+    def evaluate(self, epoch, *args):
+        result = original(self, epoch, *args)
+        if epoch == 3:
+            self.model.parameters[0].value[0, 0] = np.inf
+        return result
+
+    monkeypatch.setattr(training.Trainer, "evaluate", evaluate)
+    with pytest.raises(TrainingError, match=r"the weights became NaN or infinite at epoch 3"):
+        run(spec_of(registry), registry, out_dir=tmp_path)
+    (folder,) = tmp_path.iterdir()
+    with np.load(folder / "model.npz", allow_pickle=False) as saved:
+        for name, array in two.model.state().items():
+            assert np.array_equal(saved[name], array), name

@@ -63,6 +63,23 @@ class DenseParams(Params):
     l2: float = Field(0.0, ge=0.0, allow_inf_nan=False)
     """L2 strength λ on the weights (not the biases): adds λ/2·ΣW² to the objective."""
 
+    def parameter_count(self, in_features: int) -> int:
+        """Weights and biases, for the memory estimate made before building (budget.py)."""
+        return (in_features + 1) * self.units
+
+    def out_features(self, in_features: int) -> int:
+        return self.units
+
+
+class SameWidth(Params):
+    """Params of a layer with no parameters whose output is as wide as its input."""
+
+    def parameter_count(self, in_features: int) -> int:
+        return 0
+
+    def out_features(self, in_features: int) -> int:
+        return in_features
+
 
 class Dense(Layer):
     """Affine map z = x·W + b, then an activation, then dropout; optional L2 on W."""
@@ -112,7 +129,7 @@ class Dense(Layer):
         return 0.5 * self.l2 * float(np.dot(w, w))
 
 
-class ActivationParams(Params):
+class ActivationParams(SameWidth):
     model_config = ConfigDict(json_schema_extra={"examples": [{"activation": "tanh"}]})
 
     activation: ActivationRef
@@ -133,7 +150,7 @@ class ActivationLayer(Layer):
         return self.activation.backward(self._z, self._a, grad_out)
 
 
-class DropoutParams(Params):
+class DropoutParams(SameWidth):
     rate: float = DropRate
     """Probability of dropping each unit during training."""
 

@@ -21,6 +21,14 @@ class ReductionParams(Params):
     """How per-example losses combine over a batch (document 001 sums)."""
 
 
+def _needs_two_outputs(width: int, what: str) -> None:
+    if width < 2:
+        raise ValueError(
+            f"{what} of a single output is always 1, so it cannot learn: use 2 or more outputs "
+            "(or sigmoid_cross_entropy for one)"
+        )
+
+
 class SoftmaxCrossEntropy(Loss):
     """−Σ t·log softmax(z), fused: the value from log-sum-exp, the gradient softmax(z) − t."""
 
@@ -48,6 +56,9 @@ class SoftmaxCrossEntropy(Loss):
 
     def probabilities(self, output: Array) -> Array:
         return softmax(output)
+
+    def check_output(self, width: int) -> None:
+        _needs_two_outputs(width, "the softmax")
 
 
 class SigmoidCrossEntropy(Loss):
@@ -108,6 +119,10 @@ class MeanSquaredError(Loss):
 
     def probabilities(self, output: Array) -> Array:
         return output / output.sum(axis=1, keepdims=True) if self.normalize else output.copy()
+
+    def check_output(self, width: int) -> None:
+        if self.normalize:
+            _needs_two_outputs(width, "the normalized output (y / Σy)")
 
 
 @hookimpl
