@@ -164,7 +164,15 @@ def run_one(reference: Reference, registry, data_dir: Path, seed: int | None) ->
     overrides = {} if seed is None else {"model.seed": seed}
     spec = mlpspec.load_spec(ROOT / reference.folder / f"{name}.toml", registry, overrides)
     started = time.perf_counter()
-    result = mlpspec.run(spec, registry, data_dirs=[data_dir], out_dir=None)
+    try:
+        result = mlpspec.run(spec, registry, data_dirs=[data_dir], out_dir=None)
+    except mlpspec.TrainingError as exc:  # a row of its own, not the end of the benchmark
+        return {
+            "spec": name,
+            "seed": spec.model.seed,
+            "error": str(exc),
+            "wall_seconds": time.perf_counter() - started,
+        }
     wall = time.perf_counter() - started
     history = result.history
     kept = (
@@ -206,6 +214,13 @@ def table(rows: list[dict]) -> str:
     ]
     for row in rows:
         ref = row["reference"]
+        if "error" in row:
+            lines.append(
+                f"| {ref.spec} | {ref.document} | {ref.printed} | {ref.target} % "
+                f"({ref.basis}) | run failed: {row['error']} | | | | "
+                f"{row['wall_seconds']:.0f} | FAILED |"
+            )
+            continue
         accuracy = row["test_accuracy"]
         spread = f" ± {row['test_std']:.2f} (n={row['runs']})" if row["runs"] > 1 else ""
         val = "—" if row["val_accuracy"] is None else f"{row['val_accuracy']:.2f} %"
@@ -249,6 +264,11 @@ def main() -> None:
     for reference in chosen:
         seeds = [None] if args.seeds == 1 else list(range(args.seeds))
         runs = [run_one(reference, registry, args.data_dir, seed) for seed in seeds]
+        failed = [run for run in runs if "error" in run]
+        if failed:
+            rows.append(dict(failed[0], reference=reference, runs=len(runs)))
+            print(f"{reference.spec}: FAILED ({failed[0]['error']})", flush=True)
+            continue
         accuracies = [run["test_accuracy"] for run in runs]
         row = dict(
             runs[0],

@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from mlpspec.builtins.activations import softmax
+from mlpspec.builtins.activations import sigmoid, softmax
 from mlpspec.components import Array, Loss, Workspace
 from mlpspec.hookspec import hookimpl
 from mlpspec.registry import Params
@@ -81,7 +81,7 @@ class SigmoidCrossEntropy(Loss):
         return values, self.probabilities(output) - target
 
     def probabilities(self, output: Array) -> Array:
-        return 0.5 * (1 + np.tanh(0.5 * output))
+        return sigmoid(output)
 
 
 class MSEParams(ReductionParams):

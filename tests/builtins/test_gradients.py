@@ -112,3 +112,22 @@ def test_sigmoid_cross_entropy_matches_its_formula(registry):
     s = 1 / (1 + np.exp(-z))
     expected = float(np.sum(-t * np.log(s) - (1 - t) * np.log(1 - s)))
     assert loss.value(z, t) == pytest.approx(expected)
+
+
+def test_sigmoid_keeps_relative_precision_for_very_negative_inputs(registry):
+    """σ(−20) ≈ 2.06e-9: a form that computes 1 − something near 1 returns 0 in float32, and a
+    normalized loss then divides 0 by 0 (document 004's E2 diverged to NaN that way)."""
+    sigmoid = create(registry, "activation", "sigmoid")
+    z = np.array([[-20.0, -60.0, 0.0, 20.0]], dtype=np.float32)
+    a = sigmoid.forward(z)
+    expected = 1 / (1 + np.exp(-z.astype(np.float64)))
+    np.testing.assert_allclose(a, expected, rtol=1e-5)
+    assert a.dtype == np.float32 and a[0, 1] > 0
+
+
+def test_normalized_mse_stays_finite_when_every_output_is_tiny(registry):
+    sigmoid = create(registry, "activation", "sigmoid")
+    loss = create(registry, "loss", {"type": "mse", "normalize": True})
+    outputs = sigmoid.forward(np.full((2, 3), -30.0, dtype=np.float32)).copy()
+    value, grad = loss.value_and_grad(outputs, one_hot(np.array([0, 1]), 3, np.float32))
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
