@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from mlpspec.components import Array, Optimizer, Scheduler, Workspace
+from mlpspec.components import Array, Optimizer, Scheduler
 from mlpspec.data import Splits
 from mlpspec.errors import TrainingError
 from mlpspec.interrupt import Interrupted, StopRequest
@@ -137,7 +137,6 @@ class Trainer:
         self.reporter = reporter or Silent()
         self.plan = Plan.of(train, len(splits.x_train))
         self.targets = one_hot(splits.y_train, len(splits.classes), model.dtype)
-        self.work = Workspace(model.dtype)
         self.state = LoopState(History(self.plan), model.snapshot())
         self.stop: StopRequest | None = None
         """Set by the caller to stop at the next epoch boundary when a signal arrives."""
@@ -148,8 +147,9 @@ class Trainer:
         return self.optimizer.lr if self.scheduler is None else self.scheduler.lr(epoch, step)
 
     def batches(self, epoch_steps: int) -> Iterator[tuple[Array, Array]]:
-        """One epoch's batches: views of the data in order, or rows gathered into reused arrays
-        when the order is random (the dataset itself is never copied)."""
+        """One epoch's batches: views of the data in order, or rows gathered by fancy indexing
+        when the order is random (the dataset itself is never copied). Gathering into a reused
+        array (``np.take(..., out=)``) measured twice as slow as ``x[rows]`` here."""
         x, t, size = self.splits.x_train, self.targets, self.plan.batch_size
         if self.train.sampling == "sequential":
             for start in range(0, epoch_steps * size, size):
@@ -161,10 +161,7 @@ class Trainer:
             order = self.rng.permutation(len(x))
             chosen = (order[start : start + size] for start in range(0, epoch_steps * size, size))
         for rows in chosen:
-            yield (
-                np.take(x, rows, axis=0, out=self.work("x", (len(rows), x.shape[1]))),
-                np.take(t, rows, axis=0, out=self.work("t", (len(rows), t.shape[1]))),
-            )
+            yield x[rows], t[rows]
 
     def fit(self) -> History:
         """Train to the end of the plan, or until early stopping or a numerical fault."""
