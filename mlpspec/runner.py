@@ -249,87 +249,78 @@ def _train(
     """
     with stop_on_signals() as stop:
         trainer.stop = stop
-        return _train_and_save(spec, splits, trainer, folder, summary, started)
-
-
-def _train_and_save(
-    spec: Spec,
-    splits: Splits,
-    trainer: Trainer,
-    folder: RunDirectory | None,
-    summary: dict[str, Any],
-    started: float,
-) -> RunResult:
-    model = trainer.model
-    if folder is not None:
-        trainer.reporter = _Saving(trainer.reporter, folder)
-        trainer.checkpoint = lambda t: checkpoint.write(folder.path, t, spec.train.keep_checkpoints)
-    try:
-        history = trainer.fit()
-    except Interrupted as exc:
-        if folder is None:
-            raise Interrupted(exc.signum, f"{exc}; nothing was saved (--no-save)") from None
-        folder.write_weights(model.state())
-        summary |= _outcome(trainer.state.history, started) | {
-            "status": "interrupted",
-            "signal": signal.Signals(exc.signum).name,
-        }
-        folder.write_json(SUMMARY, summary)
-        raise Interrupted(
-            exc.signum, f"{exc}; resume with: mlpspec run --resume {folder.path}"
-        ) from None
-    except MlpspecError as exc:
+        model = trainer.model
         if folder is not None:
+            trainer.reporter = _Saving(trainer.reporter, folder)
+            trainer.checkpoint = lambda t: checkpoint.write(
+                folder.path, t, spec.train.keep_checkpoints
+            )
+        try:
+            history = trainer.fit()
+        except Interrupted as exc:
+            if folder is None:
+                raise Interrupted(exc.signum, f"{exc}; nothing was saved (--no-save)") from None
             folder.write_weights(model.state())
-            summary |= {
-                "status": "failed",
-                "error": str(exc),
-                "seconds": round(time.perf_counter() - started, 3),
+            summary |= _outcome(trainer.state.history, started) | {
+                "status": "interrupted",
+                "signal": signal.Signals(exc.signum).name,
             }
             folder.write_json(SUMMARY, summary)
-        raise
-    test_loss = test_accuracy = None
-    if splits.x_test is not None:
-        test_loss, test_accuracy = model.evaluate(splits.x_test, splits.y_test)
-    seconds = time.perf_counter() - started
-    if folder is not None:
-        folder.write_weights(model.state())
+            raise Interrupted(
+                exc.signum, f"{exc}; resume with: mlpspec run --resume {folder.path}"
+            ) from None
+        except MlpspecError as exc:
+            if folder is not None:
+                folder.write_weights(model.state())
+                summary |= {
+                    "status": "failed",
+                    "error": str(exc),
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+                folder.write_json(SUMMARY, summary)
+            raise
+        test_loss = test_accuracy = None
         if splits.x_test is not None:
-            folder.write_arrays(
-                PREDICTIONS,
-                prediction_arrays(model, splits.x_test, splits.y_test, splits.image_shape),
+            test_loss, test_accuracy = model.evaluate(splits.x_test, splits.y_test)
+        seconds = time.perf_counter() - started
+        if folder is not None:
+            folder.write_weights(model.state())
+            if splits.x_test is not None:
+                folder.write_arrays(
+                    PREDICTIONS,
+                    prediction_arrays(model, splits.x_test, splits.y_test, splits.image_shape),
+                )
+            last = history.evaluations[-1]
+            best_val = max(
+                (e.val_accuracy for e in history.evaluations if e.val_accuracy is not None),
+                default=None,
             )
-        last = history.evaluations[-1]
-        best_val = max(
-            (e.val_accuracy for e in history.evaluations if e.val_accuracy is not None),
-            default=None,
+            summary |= {
+                "status": "completed",
+                "epochs_run": history.epochs_run,
+                "steps": history.steps,
+                "stopped_early": history.stopped_early,
+                "best_epoch": history.best_epoch,
+                "train_loss": last.train_loss,
+                "train_accuracy": last.train_accuracy,
+                "val_loss": last.val_loss,
+                "val_accuracy": last.val_accuracy,
+                "best_val_accuracy": best_val,
+                "test_loss": test_loss,
+                "test_accuracy": test_accuracy,
+                "train_seconds": round(history.seconds, 3),
+                "seconds": round(seconds, 3),
+            }
+            folder.write_json(SUMMARY, summary)
+        return RunResult(
+            spec,
+            model,
+            history,
+            test_loss,
+            test_accuracy,
+            None if folder is None else folder.path,
+            seconds,
         )
-        summary |= {
-            "status": "completed",
-            "epochs_run": history.epochs_run,
-            "steps": history.steps,
-            "stopped_early": history.stopped_early,
-            "best_epoch": history.best_epoch,
-            "train_loss": last.train_loss,
-            "train_accuracy": last.train_accuracy,
-            "val_loss": last.val_loss,
-            "val_accuracy": last.val_accuracy,
-            "best_val_accuracy": best_val,
-            "test_loss": test_loss,
-            "test_accuracy": test_accuracy,
-            "train_seconds": round(history.seconds, 3),
-            "seconds": round(seconds, 3),
-        }
-        folder.write_json(SUMMARY, summary)
-    return RunResult(
-        spec,
-        model,
-        history,
-        test_loss,
-        test_accuracy,
-        None if folder is None else folder.path,
-        seconds,
-    )
 
 
 def _outcome(history: History, started: float) -> dict[str, Any]:

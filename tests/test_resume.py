@@ -336,3 +336,44 @@ def test_run_takes_a_spec_or_resume_not_both(argv, capsys):
         main(argv)
     assert caught.value.code == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_a_resumed_run_finds_relative_data_from_the_original_spec_folder(
+    tmp_path, registry, monkeypatch
+):
+    """A spec naming its data by a relative path is resumed from another folder."""
+    import mlpspec.training as training
+
+    project = tmp_path / "project"
+    project.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(
+        project / "points.npz",
+        x_train=rng.standard_normal((200, 2)),
+        y_train=rng.integers(0, 2, 200),
+    )
+    text = (
+        RESUMABLE_SPEC.replace(
+            'dataset = { type = "spirals", classes = 3, points = 2000 }',
+            'dataset = { type = "npz", path = "points.npz" }',
+        )
+        .replace("validation = 400", "validation = 40")
+        .replace("units = 3", "units = 2")
+    )
+    spec_path = write_spec(project, text)
+    original = training.Trainer._epoch_boundary
+
+    def stop_at_first(self, epochs_done):
+        self.stop.signum = signal.SIGINT
+        original(self, epochs_done)
+
+    monkeypatch.setattr(training.Trainer, "_epoch_boundary", stop_at_first)
+    from mlpspec import load_spec
+
+    with pytest.raises(Interrupted):
+        run(load_spec(spec_path, registry), registry, out_dir=tmp_path / "runs")
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)  # neither the spec's folder nor the run's
+    (folder,) = (tmp_path / "runs").iterdir()
+    result = resume(folder, registry)
+    assert result.history.epochs_run == 20

@@ -37,8 +37,8 @@ class ReLU(Elementwise):
 
 
 class Sigmoid(Elementwise):
-    """1 / (1 + e^−z), as exp(−softplus(−z)): accurate to the last bits even where it is tiny
-    (σ(−20) ≈ 2e-9, which 1 − something-near-1 forms round to 0); derivative a·(1 − a)."""
+    """1 / (1 + e^−z), accurate even where it is tiny (see :func:`sigmoid`); derivative
+    a·(1 − a)."""
 
     def forward(self, z: Array) -> Array:
         return sigmoid(z, out=self.buffer("a", z))
@@ -88,12 +88,14 @@ class Softmax(Elementwise):
 
 
 def sigmoid(z: Array, out: Array | None = None) -> Array:
-    """σ(z) = exp(−log(1 + e^−z)), with numpy's stable log-add-exp: no overflow for any z, and
-    full relative precision for the tiny values of very negative z."""
+    """σ(z) = 1 / (1 + e^−z), with full relative precision where it is tiny: for very negative z,
+    e^−z is huge and the quotient exact (σ(−20) ≈ 2e-9), where 1 − (something near 1) forms
+    round to 0. Past z ≈ −88 (float32) e^−z overflows to inf and σ is 0, its nearest value."""
     out = np.negative(z, out=out)
-    np.logaddexp(0, out, out=out)
-    np.negative(out, out=out)
-    return np.exp(out, out=out)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
 
 
 def softmax(z: Array, out: Array | None = None) -> Array:
