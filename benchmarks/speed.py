@@ -328,7 +328,13 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit(
+            "the speed benchmark compares with PyTorch: pip install torch==2.13.0 "
+            "(a benchmark-only dependency)"
+        ) from None
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {THREADS} cores, "
