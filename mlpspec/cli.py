@@ -21,7 +21,7 @@ from pydantic_core import PydanticUndefined
 
 from mlpspec import __version__
 from mlpspec.commands import add_commands, plot_after_run
-from mlpspec.errors import MlpspecError, SpecError, UnknownComponentError
+from mlpspec.errors import MlpspecError, Problem, SpecError, UnknownComponentError
 from mlpspec.hookspec import HOOK_API_VERSION, KIND_HOOKS, KINDS
 from mlpspec.plugins import load_registry
 from mlpspec.progress import BOLD, ConsoleReporter, JsonReporter, paint, use_colour
@@ -75,19 +75,13 @@ def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.strip():
-            raise SpecError("--set", [_problem(pair, "expected KEY=VALUE, e.g. train.epochs=5")])
+            raise SpecError("--set", [Problem(pair, "expected KEY=VALUE, e.g. train.epochs=5")])
         try:
             value = parse_toml(f"value = {text}")["value"]
         except SpecError:
             value = text
         overrides[key.strip()] = value
     return overrides
-
-
-def _problem(where: str, message: str):
-    from mlpspec.errors import Problem
-
-    return Problem(where, message)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

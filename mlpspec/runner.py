@@ -77,6 +77,11 @@ def spec_dir(spec: Spec) -> Path:
     return Path(spec.source).parent.resolve() if Path(spec.source).is_file() else Path.cwd()
 
 
+def original_spec_dir(summary: dict[str, Any]) -> Path | None:
+    """The folder a saved run's spec came from, where its relative data paths start."""
+    return Path(summary["spec_dir"]) if summary.get("spec_dir") else None
+
+
 def provenance(spec: Spec, registry: Registry) -> list[dict[str, Any]]:
     """Which plugin and package supplied each component the spec names."""
     records = []
@@ -176,8 +181,7 @@ def resume(
         raise SpecError(str(folder.path), [Problem("", "this run is complete: nothing to resume")])
     spec = read_run_spec(folder, registry)
     checkpoint_path, arrays = checkpoint.latest(folder.path)
-    base_dir = Path(summary["spec_dir"]) if "spec_dir" in summary else None
-    splits, trainer = _prepare(spec, registry, data_dirs, reporter, base_dir)
+    splits, trainer = _prepare(spec, registry, data_dirs, reporter, original_spec_dir(summary))
     checkpoint.restore(trainer, arrays, checkpoint_path)
     folder.write_metrics([e.to_dict() for e in trainer.state.history.evaluations])
     resumed = [*summary.get("resumed_at_epoch", []), trainer.state.history.epochs_run]
@@ -385,8 +389,9 @@ class LoadedRun:
     def data(self, data_dirs: Sequence[Path] = ()) -> Splits:
         """The run's dataset, read and split as the run did (relative paths start from the
         original spec's folder)."""
-        base = self.summary.get("spec_dir")
-        return load_data(self.spec, self.registry, data_dirs, base_dir=Path(base) if base else None)
+        return load_data(
+            self.spec, self.registry, data_dirs, base_dir=original_spec_dir(self.summary)
+        )
 
 
 def load_run(path: str | Path, registry: Registry | None = None) -> LoadedRun:

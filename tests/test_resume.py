@@ -88,6 +88,28 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert summary(a) == summary(b)
 
 
+def stop_after_first_epoch(monkeypatch) -> None:
+    """Make the next run in this process stop at its first epoch boundary, as a SIGINT would."""
+    import mlpspec.training as training
+
+    original = training.Trainer._epoch_boundary
+
+    def stop_at_first(self, epochs_done):
+        self.stop.signum = signal.SIGINT
+        original(self, epochs_done)
+
+    monkeypatch.setattr(training.Trainer, "_epoch_boundary", stop_at_first)
+
+
+def resume_with_cli(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlpspec", "run", "--resume", str(folder), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.fixture(scope="module")
 def reference(registry, tmp_path_factory) -> Path:
     """The same spec, trained without interruption."""
@@ -133,12 +155,7 @@ def test_a_signalled_run_resumes_to_the_uninterrupted_result(tmp_path, reference
     assert checkpoint.find(folder)[-1].name == f"epoch-{stopped['epochs_run']:04d}.npz"
     assert len(metrics(folder)) == stopped["epochs_run"]
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "mlpspec", "run", "--resume", str(folder), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    resumed = resume_with_cli(folder)
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(reference, folder)
     done = json.loads((folder / "summary.json").read_text())
@@ -155,12 +172,7 @@ def test_a_killed_run_resumes_from_its_last_periodic_checkpoint(tmp_path, refere
     assert json.loads((folder / "summary.json").read_text())["status"] == "running"
     newest = checkpoint.find(folder)[-1]
     assert len(metrics(folder)) >= int(newest.stem.split("-")[1])  # metrics ran ahead of it
-    result = subprocess.run(
-        [sys.executable, "-m", "mlpspec", "run", "--resume", str(folder), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = resume_with_cli(folder)
     assert result.returncode == 0, result.stderr
     # checkpoint_every is in this run's resolved spec but not the reference's
     with np.load(reference / "model.npz") as a, np.load(folder / "model.npz") as b:
@@ -201,17 +213,9 @@ def test_checkpoint_settings_are_validated(registry, key, value):
 def test_in_process_resume_after_a_stop_request(tmp_path, registry, reference, monkeypatch):
     """The same guarantee from Python, stopping after the first epoch; the signal handlers
     are put back afterwards."""
-    import mlpspec.training as training
-
     spec = validate_spec(parse_toml(RESUMABLE_SPEC), registry)
-    original = training.Trainer._epoch_boundary
-
-    def stop_at_first(self, epochs_done):
-        self.stop.signum = signal.SIGINT
-        original(self, epochs_done)
-
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(training.Trainer, "_epoch_boundary", stop_at_first)
+    stop_after_first_epoch(monkeypatch)
     with pytest.raises(Interrupted) as caught:
         run(spec, registry, out_dir=tmp_path)
     monkeypatch.undo()
@@ -342,7 +346,6 @@ def test_a_resumed_run_finds_relative_data_from_the_original_spec_folder(
     tmp_path, registry, monkeypatch
 ):
     """A spec naming its data by a relative path is resumed from another folder."""
-    import mlpspec.training as training
 
     project = tmp_path / "project"
     project.mkdir()
@@ -361,13 +364,7 @@ def test_a_resumed_run_finds_relative_data_from_the_original_spec_folder(
         .replace("units = 3", "units = 2")
     )
     spec_path = write_spec(project, text)
-    original = training.Trainer._epoch_boundary
-
-    def stop_at_first(self, epochs_done):
-        self.stop.signum = signal.SIGINT
-        original(self, epochs_done)
-
-    monkeypatch.setattr(training.Trainer, "_epoch_boundary", stop_at_first)
+    stop_after_first_epoch(monkeypatch)
     from mlpspec import load_spec
 
     with pytest.raises(Interrupted):
