@@ -18,15 +18,20 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import mlpspec
 
 ROOT = Path(__file__).resolve().parents[1]
+CONTROLS_DIR = ROOT / "benchmarks" / "controls"
+CONTROL_PLUGINS = ["lincoln_setup"]  # modules of CONTROLS_DIR, loaded as --plugin would
 TOLERANCE = 0.6  # points: these runs are chaotic (SEEDS.md)
 
 
@@ -43,8 +48,21 @@ class Reference:
     tolerance: float = TOLERANCE
     folder: str = "specs"
     """Where the spec lives: specs/, or benchmarks/controls/ for a control run."""
+    label: str = ""
+    """The row's name when it is not the spec's (a control that changes a spec)."""
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    """Changes to the spec for this row (dotted paths, as ``mlpspec run --set``)."""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.spec
+
+    @property
+    def is_control(self) -> bool:
+        return self.folder != "specs" or bool(self.overrides)
 
 
+DROPOUT_PRINTED = "96.40 % (not a dropout run: a bug)"
 REFERENCES = [
     Reference(
         "fullbatch_relu",
@@ -129,7 +147,7 @@ REFERENCES = [
     Reference(
         "dropout",
         "004 E11",
-        "96.40 % (not a dropout run: a bug)",
+        DROPOUT_PRINTED,
         96.95,
         "intended: the dropout network the document meant to train, faithful re-run "
         "with the document's Glorot",
@@ -143,15 +161,81 @@ REFERENCES = [
         tolerance=0.0,
     ),
 ]
+DOCUMENT_SETUP = {
+    "data.dataset": "mnist_test_validation",
+    "data.validation": 10000,
+    "loss.type": "lincoln_softmax_cross_entropy",
+}
+"""lincoln's fit: train on all 60,000 images, early-stop on the test set by its loss value."""
+
+
+def dropout_setup_change(label: str, what: str, overrides: Mapping[str, Any]) -> Reference:
+    """The document-setup dropout control with one thing changed to what dropout.toml does."""
+    return Reference(
+        "dropout_document_setup",
+        "004 E11",
+        DROPOUT_PRINTED,
+        96.95,
+        f"control: the document's setup, but {what}",
+        folder="benchmarks/controls",
+        label=f"dropout_document_setup+{label}",
+        overrides=overrides,
+    )
+
+
 CONTROLS = [
     Reference(
-        "dropout_document_init",
+        "dropout_document_setup",
         "004 E11",
-        "96.40 % (not a dropout run: a bug)",
+        DROPOUT_PRINTED,
         96.95,
-        "control: dropout.toml with the document's Glorot (no square root, biases drawn), "
-        "to isolate the effect of the initialization",
+        "control: dropout.toml in the document's own setup (trains on all 60,000 images, "
+        "early-stops on the test set by lincoln's loss value, the document's Glorot)",
         folder="benchmarks/controls",
+    ),
+    dropout_setup_change(
+        "inverted",
+        "inverted dropout",
+        {f"layers[{i}].dropout_scaling": "training" for i in (0, 1)},
+    ),
+    dropout_setup_change(
+        "held_out",
+        "validation held out of the training set (trains on 54,000)",
+        {"data.dataset": "mnist", "data.validation": 0.1},
+    ),
+    dropout_setup_change(
+        "standard_loss",
+        "early-stopping on the standard loss value",
+        {"loss.type": "softmax_cross_entropy"},
+    ),
+    dropout_setup_change(
+        "standard_glorot",
+        "standard Glorot",
+        {
+            f"layers[{i}].{key}": value
+            for i in (0, 1, 2)
+            for key, value in (("init", "glorot"), ("bias_init", "zeros"))
+        },
+    ),
+    Reference(
+        "linear_decay",
+        "004 E7",
+        "… .295 → 96.06 %",
+        96.06,
+        "control: the spec in the document's setup (all 60,000 images, early-stopping on the "
+        "test set by lincoln's loss value)",
+        label="linear_decay+document_setup",
+        overrides=DOCUMENT_SETUP,
+    ),
+    Reference(
+        "exponential_decay",
+        "004 E8",
+        "… .306 → 96.05 %",
+        96.05,
+        "control: the spec in the document's setup (all 60,000 images, early-stopping on the "
+        "test set by lincoln's loss value)",
+        label="exponential_decay+document_setup",
+        overrides=DOCUMENT_SETUP,
     ),
 ]
 COMMON_DEPARTURES = {
@@ -160,9 +244,10 @@ COMMON_DEPARTURES = {
 
 
 def run_one(reference: Reference, registry, data_dir: Path, seed: int | None) -> dict:
-    name = reference.spec
-    overrides = {} if seed is None else {"model.seed": seed}
-    spec = mlpspec.load_spec(ROOT / reference.folder / f"{name}.toml", registry, overrides)
+    name = reference.name
+    overrides = dict(reference.overrides) | ({} if seed is None else {"model.seed": seed})
+    path = ROOT / reference.folder / f"{reference.spec}.toml"
+    spec = mlpspec.load_spec(path, registry, overrides)
     started = time.perf_counter()
     try:
         result = mlpspec.run(spec, registry, data_dirs=[data_dir], out_dir=None)
@@ -216,19 +301,21 @@ def table(rows: list[dict]) -> str:
         ref = row["reference"]
         if "error" in row:
             lines.append(
-                f"| {ref.spec} | {ref.document} | {ref.printed} | {ref.target} % "
+                f"| {ref.name} | {ref.document} | {ref.printed} | {ref.target} % "
                 f"({ref.basis}) | run failed: {row['error']} | | | | "
                 f"{row['wall_seconds']:.0f} | FAILED |"
             )
             continue
         accuracy = row["test_accuracy"]
         spread = f" ± {row['test_std']:.2f} (n={row['runs']})" if row["runs"] > 1 else ""
+        if row["failed"]:
+            spread += f"; {row['failed']} more seed(s) failed: {row['failure']}"
         val = "—" if row["val_accuracy"] is None else f"{row['val_accuracy']:.2f} %"
         stop = " (early stop)" if row["stopped_early"] else ""
-        departure = COMMON_DEPARTURES.get(ref.document.split()[0], "")
+        departure = "" if ref.is_control else COMMON_DEPARTURES.get(ref.document.split()[0], "")
         basis = ref.basis + (f"; {departure}" if departure else "")
         lines.append(
-            f"| {ref.spec} | {ref.document} | {ref.printed} | {ref.target} % ({basis}) "
+            f"| {ref.name} | {ref.document} | {ref.printed} | {ref.target} % ({basis}) "
             f"| {accuracy:.2f} %{spread} | {row['train_loss']:.4g} | {val} "
             f"| {row['epochs_run']}{stop} "
             f"| {row['wall_seconds']:.0f} ({row['seconds_per_epoch']:.2f}) "
@@ -239,9 +326,14 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    names = [r.spec for r in REFERENCES]
+    names = [r.name for r in REFERENCES]
     parser.add_argument(
-        "--only", nargs="+", choices=names + [r.spec for r in CONTROLS], default=names
+        "--only",
+        nargs="+",
+        choices=names + [r.name for r in CONTROLS],
+        default=names,
+        metavar="ROW",
+        help="rows to run: spec names, or control names (see CONTROLS)",
     )
     parser.add_argument(
         "--controls", action="store_true", help="also run the control specs of benchmarks/controls/"
@@ -256,33 +348,38 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
-    registry = mlpspec.load_registry()
+    sys.path.insert(0, str(CONTROLS_DIR))
+    registry = mlpspec.load_registry(modules=CONTROL_PLUGINS)
     rows = []
-    chosen = [r for r in REFERENCES + CONTROLS if r.spec in args.only]
+    chosen = [r for r in REFERENCES + CONTROLS if r.name in args.only]
     if args.controls:
         chosen += [r for r in CONTROLS if r not in chosen]
     for reference in chosen:
         seeds = [None] if args.seeds == 1 else list(range(args.seeds))
         runs = [run_one(reference, registry, args.data_dir, seed) for seed in seeds]
+        finished = [run for run in runs if "error" not in run]
         failed = [run for run in runs if "error" in run]
-        if failed:
+        if not finished:
             rows.append(dict(failed[0], reference=reference, runs=len(runs)))
-            print(f"{reference.spec}: FAILED ({failed[0]['error']})", flush=True)
+            print(f"{reference.name}: FAILED ({failed[0]['error']})", flush=True)
             continue
-        accuracies = [run["test_accuracy"] for run in runs]
+        # a seed that diverges is a result too: the row gives the others and says so
+        accuracies = [run["test_accuracy"] for run in finished]
         row = dict(
-            runs[0],
+            finished[0],
             reference=reference,
-            runs=len(runs),
+            runs=len(finished),
             all_runs=runs,
+            failed=len(failed),
+            failure=failed[0]["error"] if failed else None,
             test_accuracy=statistics.mean(accuracies),
-            test_std=statistics.stdev(accuracies) if len(runs) > 1 else 0.0,
+            test_std=statistics.stdev(accuracies) if len(finished) > 1 else 0.0,
         )
         for key in ("train_loss", "wall_seconds", "seconds_per_epoch"):
-            row[key] = statistics.mean(run[key] for run in runs)
+            row[key] = statistics.mean(run[key] for run in finished)
         rows.append(row)
         print(
-            f"{reference.spec}: {row['test_accuracy']:.2f} % "
+            f"{reference.name}: {row['test_accuracy']:.2f} % "
             f"({verdict(reference, row['test_accuracy'])}) in {row['wall_seconds']:.0f} s",
             flush=True,
         )

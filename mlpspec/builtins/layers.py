@@ -6,6 +6,8 @@ in place, so that training allocates nothing per step; the arithmetic is the tex
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from pydantic import ConfigDict, Field
 
@@ -15,29 +17,53 @@ from mlpspec.registry import Params
 from mlpspec.spec import ActivationRef, InitializerRef
 
 DropRate = Field(0.0, ge=0.0, lt=1.0)
+DropoutScaling = Literal["training", "inference"]
 
 
-class InvertedDropout:
-    """Zeroes each unit with probability ``rate`` in training and scales survivors by
-    1 / (1 − rate), so that inference needs no rescaling (the identity).
+class UnitDropout:
+    """Zeroes each unit with probability ``rate`` in training, and keeps the expected output
+    the same in training and at inference by one of two scalings:
 
-    The mask is kept with the scale folded in, so backward is one multiplication.
+    - ``"training"`` (inverted dropout, the modern default): survivors are scaled by
+      1 / (1 − rate) in training, and inference is the identity;
+    - ``"inference"`` (the original form of Srivastava et al., 2014, and document 004's):
+      survivors pass unscaled in training, and inference multiplies by 1 − rate.
+
+    Both give the same function, but not the same training: with inverted dropout the next
+    layer's weights W̃ stand for (1 − rate)·W of the other form, so plain or momentum SGD moves
+    them as if its learning rate were 1 / (1 − rate)² times higher (1.56× at rate 0.2) from
+    initial weights 1 / (1 − rate) times larger. Where a learning rate was tuned for one form,
+    the other may train worse or diverge (measured on document 004's dropout network).
+
+    The mask is kept with any scale folded in, so backward is one multiplication.
     """
 
-    def __init__(self, rate: float, rng: np.random.Generator, work: Workspace) -> None:
+    def __init__(
+        self, rate: float, scaling: DropoutScaling, rng: np.random.Generator, work: Workspace
+    ) -> None:
         self.rate = rate
         self.rng = rng
         self.work = work
-        self.mask: Array | None = None
+        keep = 1.0 - rate
+        self.train_scale, self.inference_scale = (
+            (1.0 / keep, 1.0) if scaling == "training" else (1.0, keep)
+        )
+        self.mask: Array | float | None = None
+        """What backward multiplies by: the training mask, the inference scale, or nothing."""
 
     def forward(self, a: Array, training: bool) -> Array:
-        if not training or self.rate == 0.0:
+        if self.rate == 0.0 or (not training and self.inference_scale == 1.0):
             self.mask = None
             return a
+        if not training:
+            self.mask = self.inference_scale
+            return np.multiply(
+                a, a.dtype.type(self.inference_scale), out=self.work("dropout.inference", a.shape)
+            )
         mask = self.work("dropout.mask", a.shape)
         self.rng.random(out=mask, dtype=mask.dtype)
         keep = np.greater_equal(mask, self.rate, out=self.work("dropout.keep", a.shape, np.bool_))
-        self.mask = np.multiply(keep, 1.0 / (1.0 - self.rate), out=mask)
+        self.mask = np.multiply(keep, self.train_scale, out=mask)
         return np.multiply(a, self.mask, out=self.work("dropout.out", a.shape))
 
     def backward(self, grad: Array) -> Array:
@@ -59,7 +85,10 @@ class DenseParams(Params):
     init: InitializerRef = "glorot"
     bias_init: InitializerRef = "zeros"
     dropout: float = DropRate
-    """Probability of dropping each output unit during training (inverted dropout)."""
+    """Probability of dropping each output unit during training."""
+    dropout_scaling: DropoutScaling = "training"
+    """Where dropout's 1/(1 − rate) rescaling happens: in ``"training"`` (inverted dropout) or
+    at ``"inference"`` (the original form, ×(1 − rate)); see :class:`UnitDropout`."""
     l2: float = Field(0.0, ge=0.0, allow_inf_nan=False)
     """L2 strength λ on the weights (not the biases): adds λ/2·ΣW² to the objective."""
 
@@ -95,7 +124,7 @@ class Dense(Layer):
         self.bias = Parameter(bias_init(ctx.rng, (units,), in_features, units).astype(ctx.dtype))
         self.activation = ctx.create(params.activation)
         self.work = Workspace(ctx.dtype)
-        self.dropout = InvertedDropout(params.dropout, ctx.rng, self.work)
+        self.dropout = UnitDropout(params.dropout, params.dropout_scaling, ctx.rng, self.work)
         self.l2 = params.l2
         self._x = self._z = self._a = np.empty(0, ctx.dtype)
 
@@ -153,14 +182,17 @@ class ActivationLayer(Layer):
 class DropoutParams(SameWidth):
     rate: float = DropRate
     """Probability of dropping each unit during training."""
+    scaling: DropoutScaling = "training"
+    """Where the 1/(1 − rate) rescaling happens: ``"training"`` (inverted) or
+    ``"inference"``; see :class:`UnitDropout`."""
 
 
 class Dropout(Layer):
-    """Inverted dropout on its own: identity at inference, scaled random mask in training."""
+    """Dropout on its own, for a unit-dropping step apart from a dense layer (on the inputs)."""
 
     def __init__(self, params: DropoutParams, in_features: int, ctx: BuildContext) -> None:
         self.out_features = in_features
-        self.dropout = InvertedDropout(params.rate, ctx.rng, Workspace(ctx.dtype))
+        self.dropout = UnitDropout(params.rate, params.scaling, ctx.rng, Workspace(ctx.dtype))
 
     def forward(self, x: Array, *, training: bool) -> Array:
         return self.dropout.forward(x, training)

@@ -49,12 +49,20 @@ def test_activations_keep_float32():
         {"type": "dense", "units": 4, "activation": "sigmoid", "dropout": 0.5},
         {
             "type": "dense",
+            "units": 4,
+            "activation": "tanh",
+            "dropout": 0.2,
+            "dropout_scaling": "inference",
+        },
+        {
+            "type": "dense",
             "units": 3,
             "activation": "softmax",
             "init": {"type": "normal", "scale": 0.5},
         },
         {"type": "activation", "activation": "tanh"},
         {"type": "dropout", "rate": 0.3},
+        {"type": "dropout", "rate": 0.3, "scaling": "inference"},
     ],
 )
 def test_layer_gradients(registry, ref):
