@@ -33,7 +33,8 @@ class UnitDropout:
     layer's weights W̃ stand for (1 − rate)·W of the other form, so plain or momentum SGD moves
     them as if its learning rate were 1 / (1 − rate)² times higher (1.56× at rate 0.2) from
     initial weights 1 / (1 − rate) times larger. Where a learning rate was tuned for one form,
-    the other may train worse or diverge (measured on document 004's dropout network).
+    the other may train worse (document 004's dropout network, tuned for the classic form:
+    0.7 points lower with inverted dropout, over 5 seeds).
 
     The mask is kept with any scale folded in, so backward is one multiplication.
     """

@@ -34,7 +34,7 @@ def test_the_two_scalings_differ_in_training_as_a_learning_rate_of_one_over_keep
 ):
     """Inverted dropout feeding weights W̃ computes what classic dropout feeding W = W̃/keep
     computes, but an SGD step of lr on W̃ is a step of lr/keep² on W: the reason document 004's
-    dropout network, tuned with classic dropout, trains worse (or diverges) with inverted."""
+    dropout network, tuned with classic dropout, trains worse with inverted."""
     x = np.random.default_rng(2).standard_normal((8, 5))
     upstream = np.random.default_rng(3).standard_normal((8, 7))
     nets = {}
