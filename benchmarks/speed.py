@@ -110,6 +110,8 @@ def torch_model(spec, features: int):
             if activation:
                 modules.append(activation())
             if p.dropout:
+                # PyTorch has only inverted dropout; the classic form (dropout_scaling =
+                # "inference") does the same work per step, so the timing twin is fair
                 modules.append(nn.Dropout(p.dropout))
         else:
             raise ValueError(f"no PyTorch twin for layer {layer.name!r}")
