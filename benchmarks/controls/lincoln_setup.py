@@ -58,7 +58,7 @@ class LincolnSoftmaxCrossEntropy(SoftmaxCrossEntropy):
     ) -> tuple[Array, Array | None]:
         p = np.clip(softmax(output.astype(np.float64)), CLIP, 1 - CLIP)
         values = np.sum(-target * np.log(p) - (1 - target) * np.log1p(-p), axis=1)
-        _, gradient = super().per_example(output, target, grad=grad)
+        gradient = super().per_example(output, target, grad=True)[1] if grad else None
         return values.astype(output.dtype), gradient
 
 
