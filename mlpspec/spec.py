@@ -34,7 +34,7 @@ from mlpspec.errors import Problem, SpecError, UnknownComponentError, close_matc
 from mlpspec.registry import ComponentConfig, Registry
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    import tomllib  # noqa: TID251 (the one place that picks tomllib or tomli)
 else:  # pragma: no cover
     import tomli as tomllib
 

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-import tomllib
 from hypothesis import strategies as st
 
 from mlpspec.budget import check_memory
 from mlpspec.errors import SpecError
 from mlpspec.registry import Registry
-from mlpspec.spec import load_spec
+from mlpspec.spec import load_spec, parse_toml
 
 BASE: dict[str, Any] = {
     "model": {"name": "fuzz", "seed": 1},
@@ -233,8 +232,8 @@ def judge(raw: bytes, registry: Registry, scratch: Path) -> str:
 
 def _top_level_keys(raw: bytes) -> set[str]:
     try:
-        return set(tomllib.loads(raw.decode()))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return set(parse_toml(raw.decode()))
+    except (UnicodeDecodeError, SpecError):
         return set()
 
 

@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-import tomllib
 
 from mlpspec import load_run
 from mlpspec.cli import main
+from mlpspec.spec import read_toml
 
 from .conftest import SPECS, SPIRALS_SPEC, write_spec
 
@@ -38,7 +38,7 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys, registry):
     assert summary["status"] == "completed" and summary["epochs_run"] == 5
     metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2, 3, 4, 5]
-    resolved = tomllib.loads((folder / "spec.toml").read_text())
+    resolved = read_toml(folder / "spec.toml")
     assert resolved["layers"][0]["activation"] == {"type": "tanh"}
     components = json.loads((folder / "components.json").read_text())
     assert {

@@ -6,10 +6,11 @@ from __future__ import annotations
 import io
 import json
 
-import tomllib
+import pytest
 
 from mlpspec.cli import main
 from mlpspec.progress import ConsoleReporter, use_colour
+from mlpspec.spec import read_toml
 
 from .conftest import SPIRALS_SPEC, make_run, write_spec
 
@@ -76,7 +77,7 @@ def test_overrides_are_validated_and_recorded_in_the_resolved_spec(tmp_path, cap
         "--set",
         "optimizer.momentum=0.5",
     )
-    resolved = tomllib.loads((run / "spec.toml").read_text())
+    resolved = read_toml(run / "spec.toml")
     assert resolved["train"]["epochs"] == 3
     assert resolved["layers"][0]["units"] == 7
     assert resolved["layers"][0]["activation"] == {"type": "relu"}
@@ -90,8 +91,7 @@ def test_overrides_are_validated_and_recorded_in_the_resolved_spec(tmp_path, cap
 
 def test_quiet_and_json_exclude_each_other(tmp_path, capsys):
     spec = write_spec(tmp_path, SPIRALS_SPEC)
-    try:
+    with pytest.raises(SystemExit) as exit_:
         main(["run", str(spec), "-q", "--json"])
-    except SystemExit as exit_:
-        assert exit_.code == 2
+    assert exit_.value.code == 2
     assert "not allowed with" in capsys.readouterr().err

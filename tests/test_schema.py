@@ -11,9 +11,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import tomllib
 
 from mlpspec.schema import spec_schema
+from mlpspec.spec import parse_toml, read_toml
 
 from .conftest import ROOT, SPECS, SPIRALS_SPEC
 
@@ -89,7 +89,7 @@ def test_bare_names_only_for_components_without_required_params(schema):
 
 @pytest.mark.parametrize("spec", EVERY_SPEC, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_spec_is_valid_for_jsonschema(schema, spec):
-    jsonschema.Draft7Validator(schema).validate(tomllib.loads(spec.read_text()))
+    jsonschema.Draft7Validator(schema).validate(read_toml(spec))
 
 
 @pytest.mark.parametrize("spec", EVERY_SPEC, ids=lambda p: str(p.relative_to(ROOT)))
@@ -100,7 +100,7 @@ def test_every_spec_is_valid_for_taplo(schema_file, spec):
 
 @pytest.mark.parametrize("what", INVALID)
 def test_invalid_specs_are_rejected_by_jsonschema(schema, tmp_path, what):
-    data = tomllib.loads(invalid_spec(tmp_path, what).read_text())
+    data = read_toml(invalid_spec(tmp_path, what))
     assert not jsonschema.Draft7Validator(schema).is_valid(data)
 
 
@@ -150,7 +150,7 @@ def test_nested_params_models_and_clashing_model_names_resolve():
     source = PluginSource(Provider("nested_plugin", "nested", "0"), lambda: module)
     schema = spec_schema(load_registry(sources=[*discover(), source]))
     validator = jsonschema.Draft7Validator(schema)
-    spec = tomllib.loads(SPIRALS_SPEC)
+    spec = parse_toml(SPIRALS_SPEC)
 
     def valid(activation) -> bool:
         spec["layers"][0]["activation"] = activation
