@@ -42,7 +42,13 @@ from mlpspec.spec import parse_toml, validate_spec  # noqa: E402
 from mlpspec.testing import create  # noqa: E402
 from tests.data.test_fetch import Server  # noqa: E402
 from tests.spec_cases import as_toml, damaged_bytes, judge, mutated_specs  # noqa: E402
-from tests.test_resume import RESUMABLE_SPEC, metrics  # noqa: E402
+from tests.test_resume import (  # noqa: E402
+    RESUMABLE_SPEC,
+    metrics,
+    resume_with_cli,
+    start,
+    wait_for_metrics,
+)
 from tests.test_rundir import SIZE, WRITER  # noqa: E402
 
 SPEC_CASES = 3000
@@ -95,31 +101,17 @@ def same_weights(a: Path, b: Path) -> bool:
 def signalled_run(spec_path: Path, out: Path, signum: int, reference: Path) -> bool:
     """Start a real run, signal it after a random number of epochs, resume, compare."""
     extra = ["--set", "train.checkpoint_every=2"] if signum == signal.SIGKILL else []
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlpspec", "run", str(spec_path), "--out", str(out), "-q", *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wanted = CHANCE.randint(1, 12)
-    folder = None
-    while process.poll() is None and folder is None:
-        for path in out.glob("*/metrics.jsonl"):
-            if path.read_bytes().count(b"\n") >= wanted:
-                folder = path.parent
-        time.sleep(0.005)
-    if folder is None:
+    process = start(spec_path, out, *extra)
+    try:
+        folder = wait_for_metrics(out, CHANCE.randint(1, 12), process)
+    except AssertionError:  # the run ended, or wrote nothing, before the chosen epoch
         return False
     os.kill(process.pid, signum)
     _, err = process.communicate(timeout=60)
     expected = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -9}[signum]
     if process.returncode != expected or "Traceback" in err:
         return False
-    resumed = subprocess.run(
-        [sys.executable, "-m", "mlpspec", "run", "--resume", str(folder), "-q"],
-        capture_output=True,
-        timeout=120,
-    )
+    resumed = resume_with_cli(folder)
     return (
         resumed.returncode == 0
         and same_weights(reference, folder)

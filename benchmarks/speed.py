@@ -131,6 +131,8 @@ def torch_model(spec, features: int):
 def time_torch(spec_path: Path, data_dir: str, epochs: int, overrides: dict) -> list[float]:
     import torch
 
+    from mlpspec.training import Plan
+
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     _, spec, splits = load(spec_path, data_dir, overrides)
@@ -142,8 +144,8 @@ def time_torch(spec_path: Path, data_dir: str, epochs: int, overrides: dict) -> 
     model.train()
     reset_peak_memory()
     n = len(x)
-    batch = n if spec.train.batch_size == "full" else spec.train.batch_size
-    steps = max(n // batch, 1) if spec.train.sampling == "replacement" else -(-n // batch)
+    plan = Plan.of(spec.train, n)  # the same batches and steps as mlpspec's loop
+    batch, steps = plan.batch_size, plan.steps_per_epoch
     times = []
     for _ in range(epochs + 1):
         started = time.perf_counter()

@@ -15,7 +15,6 @@ a run.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ import numpy as np
 
 from mlpspec.components import Array
 from mlpspec.errors import DataError
-from mlpspec.rundir import atomic_write
+from mlpspec.rundir import load_arrays, save_arrays
 from mlpspec.training import Evaluation, History, LoopState, Trainer
 
 FORMAT = 1
@@ -76,7 +75,7 @@ def restore(trainer: Trainer, arrays: Mapping[str, Array], source: Path) -> None
     for key, array in arrays.items():
         section, _, name = key.partition("/")
         if name:
-            sections.setdefault(section, {})[name] = np.array(array)
+            sections.setdefault(section, {})[name] = array
     if meta.get("format") != FORMAT:
         raise DataError(f"{source}: checkpoint format {meta.get('format')}, expected {FORMAT}")
     history = History(trainer.plan)
@@ -119,9 +118,7 @@ def _scheduler_state(trainer: Trainer) -> Mapping[str, Array] | None:
 def write(folder: Path, trainer: Trainer, keep: int) -> Path:
     """Write the trainer's checkpoint into ``folder/checkpoints``, keeping the latest ``keep``."""
     path = folder / FOLDER / f"epoch-{trainer.state.history.epochs_run:04d}.npz"
-    buffer = io.BytesIO()
-    np.savez(buffer, **capture(trainer))
-    atomic_write(path, buffer.getvalue())
+    save_arrays(path, capture(trainer))
     for old in find(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return path
@@ -135,11 +132,10 @@ def find(folder: Path) -> list[Path]:
 
 def read(path: Path) -> dict[str, Array]:
     """The arrays of a checkpoint file; a damaged file is a :class:`DataError` naming it."""
+    arrays = load_arrays(path, "checkpoint")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
         json.loads(bytes(arrays["meta"]).decode())
-    except Exception as exc:  # zip, format, JSON and missing-key errors alike
+    except Exception as exc:  # JSON and missing-key errors alike
         raise DataError(
             f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
         ) from None

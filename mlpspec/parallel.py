@@ -32,7 +32,7 @@ def elementwise(update: Callable[..., None], *arrays: np.ndarray) -> None:
     if _pool is None:
         _pool = ThreadPoolExecutor(THREADS - 1, thread_name_prefix="mlpspec")
     flat = [array.reshape(-1) for array in arrays]
-    bounds = np.linspace(0, size, THREADS + 1).astype(int)
+    bounds = [size * i // THREADS for i in range(THREADS + 1)]
     parts = [tuple(f[lo:hi] for f in flat) for lo, hi in itertools.pairwise(bounds)]
     pending = [_pool.submit(update, *part) for part in parts[1:]]
     update(*parts[0])

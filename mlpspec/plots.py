@@ -20,9 +20,9 @@ import numpy as np
 from mlpspec.builder import build_optimizer, build_scheduler
 from mlpspec.errors import MlpspecError, SpecError
 from mlpspec.registry import Registry
-from mlpspec.rundir import PREDICTIONS, SPEC, RunDirectory, atomic_write
+from mlpspec.rundir import PREDICTIONS, RunDirectory, atomic_write
+from mlpspec.runner import read_run_spec
 from mlpspec.runs import read_run
-from mlpspec.spec import Spec, read_toml, validate_spec
 from mlpspec.testing import create
 from mlpspec.training import Plan
 
@@ -110,7 +110,7 @@ def read_curves(paths: Sequence[Path], registry: Registry) -> list[RunCurves]:
 def _schedule(path: Path, summary: dict[str, Any], registry: Registry) -> np.ndarray | None:
     """The learning rate of every planned epoch, from the run's resolved spec."""
     try:
-        spec: Spec = validate_spec(read_toml(path / SPEC), registry, str(path / SPEC))
+        spec = read_run_spec(RunDirectory(path), registry)
         plan = Plan.of(spec.train, int(summary["examples"]["train"]))
     except (SpecError, KeyError, TypeError):
         return None  # the logged learning rates are still drawn

@@ -110,9 +110,7 @@ class RunDirectory:
         self.write_arrays(MODEL, state)
 
     def write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> None:
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        atomic_write(self.path / name, buffer.getvalue())
+        save_arrays(self.path / name, arrays)
 
     def read_json(self, name: str) -> Any:
         path = self.path / name
@@ -142,11 +140,23 @@ class RunDirectory:
         return self.read_arrays(MODEL)
 
     def read_arrays(self, name: str) -> dict[str, np.ndarray]:
-        path = self.path / name
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                return {key: archive[key] for key in archive.files}
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such file") from None
-        except Exception as exc:  # zip, format and pickle refusals alike
-            raise DataError(f"{path}: not a readable array file ({exc})") from None
+        return load_arrays(self.path / name)
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write named arrays as an .npz file, atomically (see :func:`atomic_write`)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(path, buffer.getvalue())
+
+
+def load_arrays(path: Path, what: str = "array file") -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, never unpickled; a damaged one is a :class:`DataError`
+    naming it (as a ``what``)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except Exception as exc:  # zip, format and pickle refusals alike
+        raise DataError(f"{path}: not a readable {what} ({exc})") from None

@@ -63,11 +63,11 @@ class RunInfo:
 
 def read_run(path: Path) -> RunInfo:
     """The run at ``path``; never raises for a damaged folder, it says what is wrong."""
+    if not (path / SUMMARY).is_file():
+        return RunInfo(path, {}, "no summary (running or interrupted)")
     try:
         summary = RunDirectory(path).read_json(SUMMARY)
-    except MlpspecError as exc:
-        if "no such file" in str(exc):
-            return RunInfo(path, {}, "no summary (running or interrupted)")
+    except MlpspecError:
         return RunInfo(path, {}, "unreadable summary.json (not valid JSON)")
     if not isinstance(summary, dict):
         return RunInfo(path, {}, "unreadable summary.json (not a JSON object)")

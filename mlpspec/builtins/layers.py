@@ -64,7 +64,10 @@ class UnitDropout:
         mask = self.work("dropout.mask", a.shape)
         self.rng.random(out=mask, dtype=mask.dtype)
         keep = np.greater_equal(mask, self.rate, out=self.work("dropout.keep", a.shape, np.bool_))
-        self.mask = np.multiply(keep, self.train_scale, out=mask)
+        # unscaled (classic) dropout multiplies by the boolean mask itself: one pass fewer
+        self.mask = (
+            keep if self.train_scale == 1.0 else np.multiply(keep, self.train_scale, out=mask)
+        )
         return np.multiply(a, self.mask, out=self.work("dropout.out", a.shape))
 
     def backward(self, grad: Array) -> Array:
@@ -77,6 +80,7 @@ class DenseParams(Params):
             "examples": [
                 {"units": 4, "activation": "tanh"},
                 {"units": 3, "activation": "relu", "init": "he", "dropout": 0.5, "l2": 0.1},
+                {"units": 3, "activation": "tanh", "dropout": 0.2, "dropout_scaling": "inference"},
             ]
         }
     )
@@ -181,6 +185,10 @@ class ActivationLayer(Layer):
 
 
 class DropoutParams(SameWidth):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"rate": 0.3}, {"rate": 0.3, "scaling": "inference"}]}
+    )
+
     rate: float = DropRate
     """Probability of dropping each unit during training."""
     scaling: DropoutScaling = "training"

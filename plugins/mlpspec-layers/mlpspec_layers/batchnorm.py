@@ -41,13 +41,15 @@ class BatchNorm(Layer):
 
     def forward(self, x: np.ndarray, *, training: bool) -> np.ndarray:
         if training:
-            mean, var = x.mean(axis=0), x.var(axis=0)
+            mean = x.mean(axis=0)
+            centred = x - mean
+            var = np.mean(centred * centred, axis=0)  # x.var(axis=0), without centring twice
             self._update_running(mean, var, len(x))
         else:
-            mean, var = self.running_mean, self.running_var
+            centred, var = x - self.running_mean, self.running_var
         self._training = training
         self._inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
-        self._x_hat = (x - mean) * self._inv_std
+        self._x_hat = centred * self._inv_std
         return self._x_hat * self.gamma.value + self.beta.value
 
     def _update_running(self, mean: np.ndarray, var: np.ndarray, n: int) -> None:

@@ -149,6 +149,7 @@ class Nesterov(SlotOptimizer):
         self.momentum = params.momentum
 
     def update(self, p: Parameter, velocity: np.ndarray, *, lr: float) -> None:
+        step = lr * p.grad
         velocity *= self.momentum
-        velocity += lr * p.grad
-        p.value -= self.momentum * velocity + lr * p.grad
+        velocity += step
+        p.value -= self.momentum * velocity + step
