@@ -281,6 +281,30 @@ def run_one(reference: Reference, registry, data_dir: Path, seed: int | None) ->
     }
 
 
+def summarize(reference: Reference, runs: list[dict]) -> dict:
+    """One table row from a reference's runs (one per seed): the mean and spread of those that
+    finished. A seed that diverges is a result too: the row gives the others and says so; a
+    row whose every run failed carries the first error."""
+    finished = [run for run in runs if "error" not in run]
+    failed = [run for run in runs if "error" in run]
+    if not finished:
+        return dict(failed[0], reference=reference, runs=len(runs))
+    accuracies = [run["test_accuracy"] for run in finished]
+    row = dict(
+        finished[0],
+        reference=reference,
+        runs=len(finished),
+        all_runs=runs,
+        failed=len(failed),
+        failure=failed[0]["error"] if failed else None,
+        test_accuracy=statistics.mean(accuracies),
+        test_std=statistics.stdev(accuracies) if len(finished) > 1 else 0.0,
+    )
+    for key in ("train_loss", "wall_seconds", "seconds_per_epoch"):
+        row[key] = statistics.mean(run[key] for run in finished)
+    return row
+
+
 def verdict(reference: Reference, accuracy: float) -> str:
     if reference.target is None:
         return "—"
@@ -356,27 +380,11 @@ def main() -> None:
     for reference in chosen:
         seeds = [None] if args.seeds == 1 else list(range(args.seeds))
         runs = [run_one(reference, registry, args.data_dir, seed) for seed in seeds]
-        finished = [run for run in runs if "error" not in run]
-        failed = [run for run in runs if "error" in run]
-        if not finished:
-            rows.append(dict(failed[0], reference=reference, runs=len(runs)))
-            print(f"{reference.name}: FAILED ({failed[0]['error']})", flush=True)
-            continue
-        # a seed that diverges is a result too: the row gives the others and says so
-        accuracies = [run["test_accuracy"] for run in finished]
-        row = dict(
-            finished[0],
-            reference=reference,
-            runs=len(finished),
-            all_runs=runs,
-            failed=len(failed),
-            failure=failed[0]["error"] if failed else None,
-            test_accuracy=statistics.mean(accuracies),
-            test_std=statistics.stdev(accuracies) if len(finished) > 1 else 0.0,
-        )
-        for key in ("train_loss", "wall_seconds", "seconds_per_epoch"):
-            row[key] = statistics.mean(run[key] for run in finished)
+        row = summarize(reference, runs)
         rows.append(row)
+        if "error" in row:
+            print(f"{reference.name}: FAILED ({row['error']})", flush=True)
+            continue
         print(
             f"{reference.name}: {row['test_accuracy']:.2f} % "
             f"({verdict(reference, row['test_accuracy'])}) in {row['wall_seconds']:.0f} s",

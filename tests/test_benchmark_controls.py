@@ -70,3 +70,40 @@ def test_test_set_validation_appends_the_test_set_to_the_training_set(mnist_dir)
     assert data.x_train.shape == (70_000, 28, 28) and data.x_test.shape == (10_000, 28, 28)
     np.testing.assert_array_equal(data.x_train[60_000:], data.x_test)
     np.testing.assert_array_equal(data.y_train[60_000:], data.y_test)
+
+
+def finished_run(seed: int, accuracy: float) -> dict:
+    return {
+        "spec": "dropout",
+        "seed": seed,
+        "test_accuracy": accuracy,
+        "train_loss": 0.1,
+        "train_accuracy": 99.0,
+        "val_accuracy": 97.0,
+        "epochs_run": 100,
+        "stopped_early": False,
+        "wall_seconds": 100.0,
+        "seconds_per_epoch": 1.0,
+    }
+
+
+def test_a_failed_seed_leaves_the_others_in_the_row_and_is_named():
+    dropout = next(r for r in reproduce.REFERENCES if r.spec == "dropout")
+    failure = {"spec": "dropout", "seed": 1, "error": "the loss became nan", "wall_seconds": 3}
+    row = reproduce.summarize(dropout, [finished_run(0, 97.0), failure, finished_run(2, 96.0)])
+    assert (row["runs"], row["failed"], row["test_accuracy"]) == (2, 1, 96.5)
+    assert "96.50 % ± 0.71 (n=2); 1 more seed(s) failed: the loss became nan" in (
+        reproduce.table([row])
+    )
+
+
+def test_a_row_whose_every_seed_failed_says_so(monkeypatch, control_registry, tmp_path):
+    def diverge(*args, **kwargs):
+        raise reproduce.mlpspec.TrainingError("the loss became inf at epoch 1, step 2")
+
+    monkeypatch.setattr(reproduce.mlpspec, "run", diverge)
+    dropout = next(r for r in reproduce.REFERENCES if r.spec == "dropout")
+    runs = [reproduce.run_one(dropout, control_registry, tmp_path, seed) for seed in (0, 1)]
+    assert all(run["error"].startswith("the loss became inf") for run in runs)
+    line = reproduce.table([reproduce.summarize(dropout, runs)])
+    assert "run failed: the loss became inf" in line and line.endswith("| FAILED |")

@@ -13,7 +13,7 @@ from mlpspec.cli import main
 from mlpspec.data.idx import read_idx
 from mlpspec.inputs import read_image, read_inputs
 
-from .conftest import write_spec
+from .conftest import make_run
 from .test_mnist import SLICE_SPEC
 
 
@@ -111,12 +111,9 @@ def test_mnist_digits_from_an_array_and_from_a_png(mnist_slice, tmp_path, capsys
     test image, drawn dark on light as a person would, gives the same class as its array."""
     from PIL import Image
 
-    spec = write_spec(
-        tmp_path, SLICE_SPEC.format(path=mnist_slice).replace("epochs = 4", "epochs = 2")
-    )
-    assert main(["run", str(spec), "--out", str(tmp_path / "runs"), "-q", "--no-plots"]) == 0
+    text = SLICE_SPEC.format(path=mnist_slice).replace("epochs = 4", "epochs = 2")
+    run = make_run(tmp_path, text, "--no-plots")
     capsys.readouterr()
-    (run,) = (tmp_path / "runs").iterdir()
     loaded = mlpspec.load_run(run)
     raw = read_idx(mnist_slice / "t10k-images-idx3-ubyte")[:20]
     np.save(tmp_path / "digits.npy", raw)

@@ -23,10 +23,12 @@ def test_each_scaling_keeps_the_expected_output_of_training_at_inference(registr
         trained = layer.forward(x, training=True).copy()
         inferred = layer.forward(x, training=False)
         undropped = np.tanh(x @ layer.weight.value + layer.bias.value)
-        np.testing.assert_allclose(trained.mean(axis=0), inferred.mean(axis=0), atol=0.02)
+        kept = trained != 0
+        survivors = undropped / KEEP if scaling == "training" else undropped
+        np.testing.assert_allclose(trained[kept], survivors[kept], rtol=1e-12)
         expected = undropped if scaling == "training" else KEEP * undropped
         np.testing.assert_allclose(inferred, expected, rtol=1e-12)
-        assert np.mean(trained == 0) == pytest.approx(RATE, abs=0.01)
+        assert np.mean(~kept) == pytest.approx(RATE, abs=0.01)
 
 
 def test_the_two_scalings_differ_in_training_as_a_learning_rate_of_one_over_keep_squared(
@@ -62,6 +64,15 @@ def test_the_two_scalings_differ_in_training_as_a_learning_rate_of_one_over_keep
     step_inverted = -lr * grads["training"] / KEEP  # W̃ − lr·g̃, seen as a change of W = W̃/keep
     step_classic = -(lr / KEEP**2) * grads["inference"]
     np.testing.assert_allclose(step_inverted, step_classic, rtol=1e-12)
+
+
+def test_the_dropout_layer_scales_as_it_is_told(registry):
+    x = np.random.default_rng(5).standard_normal((3, 6))
+    for scaling, at_inference in (("training", x), ("inference", KEEP * x)):
+        layer, _ = build_layer(
+            registry, {"type": "dropout", "rate": RATE, "scaling": scaling}, in_features=6
+        )
+        np.testing.assert_allclose(layer.forward(x, training=False), at_inference, rtol=1e-12)
 
 
 def test_a_rate_of_zero_is_the_identity_in_both_scalings(registry):
