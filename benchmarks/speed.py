@@ -53,7 +53,7 @@ THREADS = os.cpu_count() or 1
 def load(spec_path: Path, data_dir: str, overrides: dict):
     """The spec and its data, prepared by mlpspec for both frameworks alike."""
     import mlpspec
-    from mlpspec.runner import load_data
+    from mlpspec.run.runner import load_data
 
     registry = mlpspec.load_registry()
     spec = mlpspec.load_spec(spec_path, registry, overrides)
@@ -74,8 +74,8 @@ def peak_memory_mb() -> float:
 
 
 def time_mlpspec(spec_path: Path, data_dir: str, epochs: int, overrides: dict) -> list[float]:
-    from mlpspec.builder import SAMPLING_STREAM, build_model, build_optimizer, rng_for
-    from mlpspec.training import Trainer
+    from mlpspec.engine.training import Trainer
+    from mlpspec.run.builder import SAMPLING_STREAM, build_model, build_optimizer, rng_for
 
     registry, spec, splits = load(spec_path, data_dir, overrides)
     model = build_model(spec, registry, splits.features, splits.classes)
@@ -131,7 +131,7 @@ def torch_model(spec, features: int):
 def time_torch(spec_path: Path, data_dir: str, epochs: int, overrides: dict) -> list[float]:
     import torch
 
-    from mlpspec.training import Plan
+    from mlpspec.engine.training import Plan
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
@@ -227,7 +227,7 @@ def spawn(framework: str, spec: Path, args, epochs: int, overrides: dict | None 
 
 
 def shapes(spec_path: Path, data_dir: str) -> tuple[list[int], int, int]:
-    from mlpspec.training import Plan
+    from mlpspec.engine.training import Plan
 
     _, spec, splits = load(spec_path, data_dir, {})
     widths = [splits.features] + [layer.params.units for layer in spec.layers]

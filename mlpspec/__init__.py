@@ -15,16 +15,9 @@ From Python, the same path as ``mlpspec run``::
     mlpspec.resume("runs/NAME-DATE", registry)               # an interrupted run, continued
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("mlpspec")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
-
-from mlpspec.builder import build_model
-from mlpspec.components import BuildContext, Layer, Loss, Parameter, Schedule
-from mlpspec.errors import (
+from mlpspec._version import __version__
+from mlpspec.core.components import BuildContext, Layer, Loss, Parameter, Schedule
+from mlpspec.core.errors import (
     DataError,
     MlpspecError,
     PluginError,
@@ -32,11 +25,12 @@ from mlpspec.errors import (
     TrainingError,
     UnknownComponentError,
 )
-from mlpspec.hookspec import HOOK_API_VERSION, hookimpl
-from mlpspec.plugins import load_registry
-from mlpspec.registry import Params, Registry
-from mlpspec.runner import LoadedRun, RunResult, load_data, load_run, resume, run
-from mlpspec.spec import Spec, component_ref, load_spec, validate_spec
+from mlpspec.core.hookspec import HOOK_API_VERSION, hookimpl
+from mlpspec.core.plugins import load_registry
+from mlpspec.core.registry import Params, Registry
+from mlpspec.core.spec import Spec, component_ref, load_spec, validate_spec
+from mlpspec.run.builder import build_model
+from mlpspec.run.runner import LoadedRun, RunResult, load_data, load_run, resume, run
 
 __all__ = [
     "HOOK_API_VERSION",

@@ -2,6 +2,6 @@
 
 import sys
 
-from mlpspec.cli import main
+from mlpspec.cli.main import main
 
 sys.exit(main())

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
-from mlpspec.components import (
+from mlpspec.core.components import (
     Activation,
     Array,
     BuildContext,
@@ -28,9 +28,9 @@ from mlpspec.components import (
     Parameter,
     Schedule,
 )
-from mlpspec.registry import Component, ComponentConfig, Registry
-from mlpspec.schema import component_schema
-from mlpspec.spec import component_ref
+from mlpspec.core.registry import Component, ComponentConfig, Registry
+from mlpspec.core.schema import component_schema
+from mlpspec.core.spec import component_ref
 
 EPS = 1e-6
 RTOL = 1e-5

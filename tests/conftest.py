@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from mlpspec import load_registry
+from mlpspec.core.registry import Registry
 from mlpspec.data.idx import read_idx, write_idx
-from mlpspec.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -144,7 +144,7 @@ batch_size = 20
 
 def make_run(folder: Path, text: str, *args: str) -> Path:
     """Run ``text`` as a spec with the command line, quietly, and return its run folder."""
-    from mlpspec.cli import main
+    from mlpspec.cli.main import main
 
     spec = write_spec(folder, text, "run-spec.toml")
     out = folder / "runs"

@@ -18,10 +18,10 @@ from typing import Any
 import tomli_w
 from hypothesis import strategies as st
 
-from mlpspec.budget import check_memory
-from mlpspec.errors import SpecError
-from mlpspec.registry import Registry
-from mlpspec.spec import load_spec, parse_toml
+from mlpspec.core.errors import SpecError
+from mlpspec.core.registry import Registry
+from mlpspec.core.spec import load_spec, parse_toml
+from mlpspec.run.budget import check_memory
 
 BASE: dict[str, Any] = {
     "model": {"name": "fuzz", "seed": 1},

@@ -9,7 +9,7 @@ import pytest
 
 from mlpspec import load_registry, load_spec
 from mlpspec.data.dataset import DataContext
-from mlpspec.model import one_hot
+from mlpspec.engine.model import one_hot
 from mlpspec.testing import create
 
 from .conftest import ROOT

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mlpspec import SpecError, validate_spec
-from mlpspec.budget import check_memory, memory_limit
-from mlpspec.builder import build_model
-from mlpspec.spec import parse_toml
+from mlpspec.core.spec import parse_toml
+from mlpspec.run.budget import check_memory, memory_limit
+from mlpspec.run.builder import build_model
 
 from .conftest import SPIRALS_SPEC
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mlpspec import load_run
-from mlpspec.cli import main
-from mlpspec.spec import read_toml
+from mlpspec.cli.main import main
+from mlpspec.core.spec import read_toml
 
 from .conftest import SPECS, SPIRALS_SPEC, write_spec
 
@@ -50,7 +50,7 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys, registry):
     } in components
     # the saved model gives back the run's own test accuracy
     loaded = load_run(folder, registry)
-    from mlpspec.runner import load_data
+    from mlpspec.run.runner import load_data
 
     splits = load_data(loaded.spec, registry)
     accuracy = float(np.mean(loaded.predict(splits.x_test) == splits.y_test))

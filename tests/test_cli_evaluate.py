@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import mlpspec
-from mlpspec.cli import main
+from mlpspec.cli.main import main
 from mlpspec.data.idx import read_idx
 
 from .conftest import SPIRALS_SPEC, make_run, write_spec

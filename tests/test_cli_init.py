@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlpspec.cli import main
-from mlpspec.spec import load_spec
+from mlpspec.cli.main import main
+from mlpspec.core.spec import load_spec
 
 
 def test_writes_a_valid_commented_spec(tmp_path, monkeypatch, capsys, registry):

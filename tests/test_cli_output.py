@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from mlpspec.cli import main
-from mlpspec.progress import ConsoleReporter, use_colour
-from mlpspec.spec import read_toml
+from mlpspec.cli.main import main
+from mlpspec.cli.progress import ConsoleReporter, use_colour
+from mlpspec.core.spec import read_toml
 
 from .conftest import SPIRALS_SPEC, make_run, write_spec
 
@@ -53,7 +53,7 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
 
 
 def test_colour_marks_a_new_best_validation_accuracy(tmp_path):
-    from mlpspec.training import Evaluation, Plan
+    from mlpspec.engine.training import Evaluation, Plan
 
     out = io.StringIO()
     reporter = ConsoleReporter(out=out, colour=True)

@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 import jsonschema
 import pytest
 
-from mlpspec.cli import main
+from mlpspec.cli.main import main
 
 from .conftest import ROOT
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import mlpspec
-from mlpspec.cli import main
+from mlpspec.cli.inputs import read_image, read_inputs
+from mlpspec.cli.main import main
 from mlpspec.data.idx import read_idx
-from mlpspec.inputs import read_image, read_inputs
 
 from .conftest import make_run
 from .test_mnist import SLICE_SPEC
@@ -99,7 +99,7 @@ def test_bad_inputs_are_explained(image_run, tmp_path, capsys):
 
 
 def test_images_need_an_image_dataset(tmp_path):
-    from mlpspec.errors import DataError
+    from mlpspec.core.errors import DataError
 
     (tmp_path / "x.png").write_bytes(b"")
     with pytest.raises(DataError, match="not made of images"):

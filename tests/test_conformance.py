@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mlpspec import Layer, Parameter, Params, load_registry
-from mlpspec.plugins import PluginSource, discover
-from mlpspec.registry import Provider
+from mlpspec.core.plugins import PluginSource, discover
+from mlpspec.core.registry import Provider
 from mlpspec.testing import CONTRACTS, assert_conforms, check_component
 
 INSTALLED = [(c.kind, c.name) for c in load_registry().components()]

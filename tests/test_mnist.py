@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlpspec.cli import main
+from mlpspec.cli.main import main
 
 from .conftest import SPECS, write_spec
 

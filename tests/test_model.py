@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpspec import model as model_module
 from mlpspec import validate_spec
-from mlpspec.builder import build_model
-from mlpspec.components import Workspace
-from mlpspec.spec import parse_toml
+from mlpspec.core.components import Workspace
+from mlpspec.core.spec import parse_toml
+from mlpspec.engine import model as model_module
+from mlpspec.run.builder import build_model
 
 from .conftest import SPIRALS_SPEC
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlpspec import parallel
-from mlpspec.components import Parameter
+from mlpspec.core.components import Parameter
+from mlpspec.engine import parallel
 from mlpspec.testing import create
 
 

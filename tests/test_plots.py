@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from mlpspec import plots
-from mlpspec.cli import main
-from mlpspec.errors import UnknownComponentError
+from mlpspec.cli import plots
+from mlpspec.cli.main import main
+from mlpspec.core.errors import UnknownComponentError
 
 from .conftest import SPIRALS_SPEC, make_run, png_size
 

@@ -8,8 +8,8 @@ import types
 import pytest
 
 from mlpspec import PluginError, UnknownComponentError, hookimpl
-from mlpspec.plugins import PluginSource, discover, load_registry
-from mlpspec.registry import Params, Provider
+from mlpspec.core.plugins import PluginSource, discover, load_registry
+from mlpspec.core.registry import Params, Provider
 
 
 def plugin(name: str, **hooks) -> PluginSource:
@@ -220,7 +220,7 @@ def test_local_module_plugins_load_with_plugin_option(tmp_path, monkeypatch):
 
 def test_loading_a_run_whose_plugin_is_missing_names_the_package(tmp_path):
     from mlpspec import SpecError, load_run, run, validate_spec
-    from mlpspec.spec import parse_toml
+    from mlpspec.core.spec import parse_toml
 
     from .conftest import SPIRALS_SPEC
 

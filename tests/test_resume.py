@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlpspec import checkpoint, run, validate_spec
-from mlpspec.builder import build_optimizer
-from mlpspec.interrupt import Interrupted, stop_on_signals
-from mlpspec.runner import resume
-from mlpspec.spec import parse_toml
+from mlpspec import run, validate_spec
+from mlpspec.core.spec import parse_toml
+from mlpspec.run import checkpoint
+from mlpspec.run.builder import build_optimizer
+from mlpspec.run.interrupt import Interrupted, stop_on_signals
+from mlpspec.run.runner import resume
 
 from .conftest import write_spec
 
@@ -90,7 +91,7 @@ def assert_same_run(a: Path, b: Path) -> None:
 
 def stop_after_first_epoch(monkeypatch) -> None:
     """Make the next run in this process stop at its first epoch boundary, as a SIGINT would."""
-    import mlpspec.training as training
+    import mlpspec.engine.training as training
 
     original = training.Trainer._epoch_boundary
 
@@ -232,7 +233,7 @@ def test_optimizer_state_restores_before_the_first_step(registry):
     optimizer = build_optimizer(spec, registry)
     assert optimizer.state() == {}
     optimizer.load_state({})
-    from mlpspec.components import Parameter
+    from mlpspec.core.components import Parameter
 
     p = Parameter(np.ones(3))
     p.grad[:] = 1.0
@@ -292,7 +293,7 @@ class _Plateau:
 
 
 def test_a_stateful_scheduler_and_every_generator_are_checkpointed(registry):
-    from mlpspec.runner import _prepare
+    from mlpspec.run.runner import _prepare
 
     text = RESUMABLE_SPEC.replace("epochs = 20", "iterations = 400")
     spec = validate_spec(parse_toml(text), registry)
@@ -313,7 +314,7 @@ def test_a_stateful_scheduler_and_every_generator_are_checkpointed(registry):
 def test_a_signal_after_the_last_epoch_lets_the_run_complete_and_save(
     tmp_path, registry, monkeypatch
 ):
-    import mlpspec.training as training
+    import mlpspec.engine.training as training
 
     text = RESUMABLE_SPEC.replace("epochs = 20", "epochs = 2")
     original = training.Trainer.evaluate
@@ -334,7 +335,7 @@ def test_a_signal_after_the_last_epoch_lets_the_run_complete_and_save(
     [["run"], ["run", "spec.toml", "--resume", "runs/x"], ["run", "--resume", "x", "--set", "a=1"]],
 )
 def test_run_takes_a_spec_or_resume_not_both(argv, capsys):
-    from mlpspec.cli import main
+    from mlpspec.cli.main import main
 
     with pytest.raises(SystemExit) as caught:
         main(argv)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from mlpspec import DataError, load_run, run, validate_spec
-from mlpspec.rundir import MODEL, RunDirectory
-from mlpspec.spec import parse_toml
+from mlpspec.core.spec import parse_toml
+from mlpspec.run.rundir import MODEL, RunDirectory
 
 from .conftest import SPIRALS_SPEC
 
@@ -21,7 +21,7 @@ SIZE = 4 * 2**20
 WRITER = f"""
 import sys
 from pathlib import Path
-from mlpspec.rundir import atomic_write
+from mlpspec.run.rundir import atomic_write
 
 path = Path(sys.argv[1])
 print("ready", flush=True)
@@ -50,7 +50,7 @@ def test_a_writer_killed_at_random_moments_leaves_old_or_new_never_half(tmp_path
         content = target.read_bytes()
         assert len(content) == SIZE and content in (b"a" * SIZE, b"b" * SIZE)
         assert len(leftovers(tmp_path)) <= 1  # at most the one being written when killed
-    from mlpspec.rundir import atomic_write
+    from mlpspec.run.rundir import atomic_write
 
     atomic_write(target, b"done")  # the next write clears what a killed writer left
     assert leftovers(tmp_path) == [] and target.read_bytes() == b"done"

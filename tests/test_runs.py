@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from mlpspec.cli import main
-from mlpspec.errors import MlpspecError
-from mlpspec.runs import COLUMNS, find_runs, sort_runs
+from mlpspec.cli.main import main
+from mlpspec.cli.runs import COLUMNS, find_runs, sort_runs
+from mlpspec.core.errors import MlpspecError
 
 from .conftest import SPIRALS_SPEC, make_run
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mlpspec.schema import spec_schema
-from mlpspec.spec import parse_toml, read_toml
+from mlpspec.core.schema import spec_schema
+from mlpspec.core.spec import parse_toml, read_toml
 
 from .conftest import ROOT, SPECS, SPIRALS_SPEC
 
@@ -124,8 +124,8 @@ def test_nested_params_models_and_clashing_model_names_resolve():
     import types
 
     from mlpspec import Params, load_registry
-    from mlpspec.plugins import PluginSource, discover
-    from mlpspec.registry import Provider
+    from mlpspec.core.plugins import PluginSource, discover
+    from mlpspec.core.registry import Provider
 
     class Inner(Params):
         size: int = 1

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from mlpspec import SpecError, load_spec, validate_spec
-from mlpspec.spec import SPEC_VERSION, parse_toml
+from mlpspec.core.spec import SPEC_VERSION, parse_toml
 
 from .conftest import SPECS, SPIRALS_SPEC, write_spec
 

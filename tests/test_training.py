@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mlpspec import TrainingError, load_data, run, validate_spec
-from mlpspec.spec import parse_toml
-from mlpspec.training import Plan
+from mlpspec.core.spec import parse_toml
+from mlpspec.engine.training import Plan
 
 from .conftest import SPIRALS_SPEC
 
@@ -62,7 +62,7 @@ def test_training_learns_spirals(registry):
     ],
 )
 def test_plan(train, examples, expected):
-    from mlpspec.spec import TrainSection
+    from mlpspec.core.spec import TrainSection
 
     assert Plan.of(TrainSection(**train), examples) == expected
 
@@ -162,7 +162,7 @@ def test_weights_that_became_infinite_stop_the_run_even_if_the_loss_looks_finite
 ):
     """The weights are checked at each evaluation too (a loss can hide them, e.g. 0·inf in a
     plugin that masks units): the run stops, and the last good evaluation's weights are saved."""
-    import mlpspec.training as training
+    import mlpspec.engine.training as training
 
     two = run(
         spec_of(registry, SPIRALS_SPEC.replace("epochs = 5", "epochs = 2")), registry, out_dir=None

@@ -25,9 +25,9 @@ import numpy as np
 from mlpspec.builtins.activations import softmax
 from mlpspec.builtins.datasets import DownloadParams, mnist
 from mlpspec.builtins.losses import ReductionParams, SoftmaxCrossEntropy
-from mlpspec.components import Array
+from mlpspec.core.components import Array
+from mlpspec.core.hookspec import hookimpl
 from mlpspec.data.dataset import DataContext, Dataset
-from mlpspec.hookspec import hookimpl
 
 CLIP = 1e-9
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlpspec.components import Array, Workspace
-from mlpspec.hookspec import hookimpl
-from mlpspec.registry import Params
+from mlpspec.core.components import Array, Workspace
+from mlpspec.core.hookspec import hookimpl
+from mlpspec.core.registry import Params
 
 
 class Elementwise:

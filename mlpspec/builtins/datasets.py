@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import ConfigDict, Field
 
+from mlpspec.core.errors import DataError
+from mlpspec.core.hookspec import hookimpl
+from mlpspec.core.registry import Params
 from mlpspec.data.dataset import DataContext, Dataset
 from mlpspec.data.fetch import RemoteFile, find_or_fetch
 from mlpspec.data.idx import read_idx
-from mlpspec.errors import DataError
-from mlpspec.hookspec import hookimpl
-from mlpspec.registry import Params
 
 IDX_NAMES = (
     "train-images-idx3-ubyte",

@@ -12,9 +12,9 @@ import math
 import numpy as np
 from pydantic import Field
 
-from mlpspec.components import Array
-from mlpspec.hookspec import hookimpl
-from mlpspec.registry import Params
+from mlpspec.core.components import Array
+from mlpspec.core.hookspec import hookimpl
+from mlpspec.core.registry import Params
 
 
 class NormalParams(Params):

@@ -11,10 +11,10 @@ from typing import Literal
 import numpy as np
 from pydantic import ConfigDict, Field
 
-from mlpspec.components import Array, BuildContext, Layer, Parameter, Workspace
-from mlpspec.hookspec import hookimpl
-from mlpspec.registry import Params
-from mlpspec.spec import ActivationRef, InitializerRef
+from mlpspec.core.components import Array, BuildContext, Layer, Parameter, Workspace
+from mlpspec.core.hookspec import hookimpl
+from mlpspec.core.registry import Params
+from mlpspec.core.spec import ActivationRef, InitializerRef
 
 DropRate = Field(0.0, ge=0.0, lt=1.0)
 DropoutScaling = Literal["training", "inference"]

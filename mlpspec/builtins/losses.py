@@ -1,7 +1,7 @@
 """Built-in losses: softmax cross-entropy, mean squared error, sigmoid cross-entropy.
 
 Each computes per-example terms on the network's raw output and one-hot targets; the shared
-:class:`~mlpspec.components.Loss` reduces them by mean or sum over the batch.
+:class:`~mlpspec.core.components.Loss` reduces them by mean or sum over the batch.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Literal
 import numpy as np
 
 from mlpspec.builtins.activations import sigmoid, softmax
-from mlpspec.components import Array, Loss, Workspace
-from mlpspec.hookspec import hookimpl
-from mlpspec.registry import Params
+from mlpspec.core.components import Array, Loss, Workspace
+from mlpspec.core.hookspec import hookimpl
+from mlpspec.core.registry import Params
 
 
 class ReductionParams(Params):

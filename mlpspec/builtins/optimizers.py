@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import ConfigDict, Field
 
-from mlpspec.components import Array, Parameter
-from mlpspec.hookspec import hookimpl
-from mlpspec.parallel import elementwise
-from mlpspec.registry import Params
+from mlpspec.core.components import Array, Parameter
+from mlpspec.core.hookspec import hookimpl
+from mlpspec.core.registry import Params
+from mlpspec.engine.parallel import elementwise
 
 LearningRate = Field(gt=0, allow_inf_nan=False)
 

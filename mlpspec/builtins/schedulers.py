@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
-from mlpspec.components import Schedule
-from mlpspec.hookspec import hookimpl
-from mlpspec.registry import Params
+from mlpspec.core.components import Schedule
+from mlpspec.core.hookspec import hookimpl
+from mlpspec.core.registry import Params
 
 
 class Constant:

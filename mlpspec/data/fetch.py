@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlpspec.core.errors import DataError
 from mlpspec.data.dataset import DataContext
-from mlpspec.errors import DataError
 
 
 @dataclass(frozen=True)

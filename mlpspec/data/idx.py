@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlpspec.errors import DataError
+from mlpspec.core.errors import DataError
 
 _TYPES = {
     0x08: np.dtype(np.uint8),

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlpspec.core.errors import DataError
 from mlpspec.data.dataset import Dataset
-from mlpspec.errors import DataError
 
 Array = np.ndarray
 

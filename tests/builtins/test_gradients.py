@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpspec.model import one_hot
+from mlpspec.engine.model import one_hot
 from mlpspec.testing import (
     build_layer,
     check_activation_gradients,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpspec.components import Parameter, Schedule
+from mlpspec.core.components import Parameter, Schedule
 from mlpspec.testing import create
 
 

@@ -17,17 +17,17 @@ JSON Schema goes into ``mlpspec schema`` for editors, and the ``examples`` in it
 params :mod:`mlpspec.testing` checks the component with (required when a param is).
 ``factory`` is called with the validated params and builds the component; what else it
 receives, and what it must return, depends on the kind (the contracts are in
-:mod:`mlpspec.components` and :mod:`mlpspec.data`):
+:mod:`mlpspec.core.components` and :mod:`mlpspec.data`):
 
 ============  ========================================  =========================================
 kind          factory call                              returns
 ============  ========================================  =========================================
-layer         ``factory(params, in_features, ctx)``     a :class:`~mlpspec.components.Layer`
-activation    ``factory(params)``                       an :class:`~mlpspec.components.Activation`
-initializer   ``factory(params)``                       an :class:`~mlpspec.components.Initializer`
-loss          ``factory(params)``                       a :class:`~mlpspec.components.Loss`
-optimizer     ``factory(params)``                       an :class:`~mlpspec.components.Optimizer`
-scheduler     ``factory(params, schedule)``             a :class:`~mlpspec.components.Scheduler`
+layer         ``factory(params, in_features, ctx)``     a :class:`~.components.Layer`
+activation    ``factory(params)``                       an :class:`~.components.Activation`
+initializer   ``factory(params)``                       an :class:`~.components.Initializer`
+loss          ``factory(params)``                       a :class:`~.components.Loss`
+optimizer     ``factory(params)``                       an :class:`~.components.Optimizer`
+scheduler     ``factory(params, schedule)``             a :class:`~.components.Scheduler`
 dataset       ``factory(params, ctx)``                  a :class:`~mlpspec.data.Dataset`
 ============  ========================================  =========================================
 
@@ -61,7 +61,7 @@ def mlpspec_register_layers(register: Register) -> None:
     """Register layers: ``factory(params, in_features, ctx) -> Layer``.
 
     ``in_features`` is the width of the layer's input; ``ctx`` is a
-    :class:`~mlpspec.components.BuildContext` with the dtype, a random generator of the layer's
+    :class:`~mlpspec.core.components.BuildContext` with the dtype, a random generator of the layer's
     own, and ``ctx.create(ref)`` to build the components a layer names (its activation, its
     initializers).
     """
@@ -91,7 +91,7 @@ def mlpspec_register_optimizers(register: Register) -> None:
 def mlpspec_register_schedulers(register: Register) -> None:
     """Register learning-rate schedulers: ``factory(params, schedule) -> Scheduler``.
 
-    ``schedule`` is a :class:`~mlpspec.components.Schedule`: the optimizer's base learning rate,
+    ``schedule`` is a :class:`~.components.Schedule`: the optimizer's base learning rate,
     the number of epochs and the number of steps in one epoch.
     """
 

@@ -1,4 +1,4 @@
-"""Finding plugins and loading their components into a :class:`~mlpspec.registry.Registry`.
+"""Finding plugins and loading their components into a :class:`~mlpspec.core.registry.Registry`.
 
 Plugins come from the ``mlpspec.plugins`` entry-point group (mlpspec's own built-ins included)
 and, during development, from ``--plugin MODULE``. Each plugin is loaded and asked for its
@@ -17,9 +17,9 @@ from typing import Any
 
 import pluggy
 
-from mlpspec import hookspec
-from mlpspec.errors import PluginError
-from mlpspec.registry import Component, PluginFailure, Provider, Registry, make_register
+from mlpspec.core import hookspec
+from mlpspec.core.errors import PluginError
+from mlpspec.core.registry import Component, PluginFailure, Provider, Registry, make_register
 
 ENTRY_POINT_GROUP = "mlpspec.plugins"
 DISABLE_ENV = "MLPSPEC_DISABLE_PLUGINS"

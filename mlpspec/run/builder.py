@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from mlpspec.budget import check_memory
-from mlpspec.components import BuildContext, Optimizer, Schedule, Scheduler
-from mlpspec.errors import MlpspecError, PluginError, Problem, SpecError
-from mlpspec.model import Model
-from mlpspec.registry import ComponentConfig, Registry
-from mlpspec.spec import Spec
+from mlpspec.core.components import BuildContext, Optimizer, Schedule, Scheduler
+from mlpspec.core.errors import MlpspecError, PluginError, Problem, SpecError
+from mlpspec.core.registry import ComponentConfig, Registry
+from mlpspec.core.spec import Spec
+from mlpspec.engine.model import Model
+from mlpspec.run.budget import check_memory
 
 LAYER_STREAM, SAMPLING_STREAM = 0, 1
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mlpspec.components import Array, Layer, Loss, Parameter
+from mlpspec.core.components import Array, Layer, Loss, Parameter
 
 EVAL_CHUNK = 8192
 """Rows per forward pass when evaluating or predicting, to bound memory on large sets."""

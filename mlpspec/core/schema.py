@@ -21,9 +21,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from mlpspec.hookspec import KINDS
-from mlpspec.registry import Component, Registry
-from mlpspec.spec import COMPONENT_MARKER, Spec
+from mlpspec.core.hookspec import KINDS
+from mlpspec.core.registry import Component, Registry
+from mlpspec.core.spec import COMPONENT_MARKER, Spec
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 DEFS = "#/$defs/"

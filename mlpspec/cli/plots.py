@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlpspec.builder import build_optimizer, build_scheduler
-from mlpspec.errors import MlpspecError, SpecError
-from mlpspec.registry import Registry
-from mlpspec.rundir import PREDICTIONS, RunDirectory, atomic_write
-from mlpspec.runner import read_run_spec
-from mlpspec.runs import read_run
+from mlpspec.cli.runs import read_run
+from mlpspec.core.errors import MlpspecError, SpecError
+from mlpspec.core.registry import Registry
+from mlpspec.engine.training import Plan
+from mlpspec.run.builder import build_optimizer, build_scheduler
+from mlpspec.run.rundir import PREDICTIONS, RunDirectory, atomic_write
+from mlpspec.run.runner import read_run_spec
 from mlpspec.testing import create
-from mlpspec.training import Plan
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -30,8 +30,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from mlpspec.errors import Problem, SpecError, UnknownComponentError, close_matches
-from mlpspec.registry import ComponentConfig, Registry
+from mlpspec.core.errors import Problem, SpecError, UnknownComponentError, close_matches
+from mlpspec.core.registry import ComponentConfig, Registry
 
 if sys.version_info >= (3, 11):
     import tomllib  # noqa: TID251 (the one place that picks tomllib or tomli)
@@ -132,7 +132,7 @@ def component_ref(kind: str) -> Any:
         PlainValidator(lambda value, info: _validate_ref(kind, value, info)),
         PlainSerializer(lambda config: config.to_dict()),
         # What a component reference accepts depends on the installed components, so the
-        # schema of a model holds a marker that mlpspec.schema replaces with their union.
+        # schema of a model holds a marker that mlpspec.core.schema replaces with their union.
         WithJsonSchema({COMPONENT_MARKER: kind}, mode="validation"),
     ]
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from mlpspec.components import Array
-from mlpspec.errors import DataError
-from mlpspec.rundir import load_arrays, save_arrays
-from mlpspec.training import Evaluation, History, LoopState, Trainer
+from mlpspec.core.components import Array
+from mlpspec.core.errors import DataError
+from mlpspec.engine.training import Evaluation, History, LoopState, Trainer
+from mlpspec.run.rundir import load_arrays, save_arrays
 
 FORMAT = 1
 FOLDER = "checkpoints"

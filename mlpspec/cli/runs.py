@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlpspec.errors import MlpspecError
-from mlpspec.rundir import METRICS, MODEL, SPEC, SUMMARY, RunDirectory
+from mlpspec.core.errors import MlpspecError
+from mlpspec.run.rundir import METRICS, MODEL, SPEC, SUMMARY, RunDirectory
 
 RUN_FILES = (SUMMARY, SPEC, METRICS, MODEL)
 """A folder holding any of these is taken for a run folder."""

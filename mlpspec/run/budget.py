@@ -24,9 +24,9 @@ import re
 
 import numpy as np
 
-from mlpspec.errors import Problem, SpecError
-from mlpspec.model import EVAL_CHUNK
-from mlpspec.spec import Spec
+from mlpspec.core.errors import Problem, SpecError
+from mlpspec.core.spec import Spec
+from mlpspec.engine.model import EVAL_CHUNK
 
 PARAMETER_COPIES = 5
 ACTIVATION_COPIES = 4

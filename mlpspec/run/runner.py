@@ -14,19 +14,26 @@ from typing import Any
 
 import numpy as np
 
-from mlpspec import __version__, checkpoint
-from mlpspec.builder import SAMPLING_STREAM, build_model, build_optimizer, build_scheduler, rng_for
+from mlpspec._version import __version__
+from mlpspec.core.errors import DataError, MlpspecError, Problem, SpecError
+from mlpspec.core.plugins import load_registry
+from mlpspec.core.registry import ComponentConfig, Registry
+from mlpspec.core.spec import Spec, read_toml, validate_spec
 from mlpspec.data import DataContext, Splits, prepare, preprocess_rows
 from mlpspec.data.dataset import env_data_dirs
-from mlpspec.errors import DataError, MlpspecError, Problem, SpecError
-from mlpspec.interrupt import Interrupted, stop_on_signals
-from mlpspec.model import Model
-from mlpspec.plugins import load_registry
-from mlpspec.predictions import prediction_arrays
-from mlpspec.registry import ComponentConfig, Registry
-from mlpspec.rundir import COMPONENTS, PREDICTIONS, SPEC, SUMMARY, RunDirectory, new_run_dir
-from mlpspec.spec import Spec, read_toml, validate_spec
-from mlpspec.training import History, Plan, Reporter, Trainer
+from mlpspec.engine.model import Model
+from mlpspec.engine.training import History, Plan, Reporter, Trainer
+from mlpspec.run import checkpoint
+from mlpspec.run.builder import (
+    SAMPLING_STREAM,
+    build_model,
+    build_optimizer,
+    build_scheduler,
+    rng_for,
+)
+from mlpspec.run.interrupt import Interrupted, stop_on_signals
+from mlpspec.run.predictions import prediction_arrays
+from mlpspec.run.rundir import COMPONENTS, PREDICTIONS, SPEC, SUMMARY, RunDirectory, new_run_dir
 
 
 @dataclass

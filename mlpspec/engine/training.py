@@ -11,12 +11,12 @@ from typing import Protocol
 
 import numpy as np
 
-from mlpspec.components import Array, Optimizer, Scheduler
+from mlpspec.core.components import Array, Optimizer, Scheduler
+from mlpspec.core.errors import TrainingError
+from mlpspec.core.spec import TrainSection
 from mlpspec.data import Splits
-from mlpspec.errors import TrainingError
-from mlpspec.interrupt import Interrupted, StopRequest
-from mlpspec.model import Model, one_hot
-from mlpspec.spec import TrainSection
+from mlpspec.engine.model import Model, one_hot
+from mlpspec.run.interrupt import Interrupted, StopRequest
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlpspec.model import Model
+from mlpspec.engine.model import Model
 
 Array = np.ndarray
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlpspec.errors import DataError
+from mlpspec.core.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 

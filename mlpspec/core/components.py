@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlpspec.registry import ComponentConfig
+from mlpspec.core.registry import ComponentConfig
 
 Array = np.ndarray
 
@@ -70,7 +70,7 @@ class Layer:
 
     A layer's params model may define ``parameter_count(in_features)`` and
     ``out_features(in_features)`` so that absurd sizes are refused before building (see
-    :mod:`mlpspec.budget`); random numbers come from ``BuildContext.rng`` only, so that
+    :mod:`mlpspec.run.budget`); random numbers come from ``BuildContext.rng`` only, so that
     checkpoints can restore them.
     """
 

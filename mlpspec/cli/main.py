@@ -1,5 +1,5 @@
 """The ``mlpspec`` command: run, validate, list, check, schema; and (from
-``mlpspec.commands``) plot, runs, evaluate, predict, init.
+``mlpspec.cli.commands``) plot, runs, evaluate, predict, init.
 
 Exit status: 0 on success, 2 for bad input (a spec, a name, a plugin), 1 for a run that
 failed (or, for ``check``, a component that breaks its contract), 128 + the signal's number
@@ -19,16 +19,16 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-from mlpspec import __version__
-from mlpspec.commands import add_commands, plot_after_run
-from mlpspec.errors import MlpspecError, Problem, SpecError, UnknownComponentError
-from mlpspec.hookspec import HOOK_API_VERSION, KIND_HOOKS, KINDS
-from mlpspec.plugins import load_registry
-from mlpspec.progress import BOLD, ConsoleReporter, JsonReporter, paint, use_colour
-from mlpspec.registry import Component, Registry
-from mlpspec.runner import RunResult, resume, run
-from mlpspec.spec import load_spec, parse_toml
-from mlpspec.training import Reporter, Silent
+from mlpspec._version import __version__
+from mlpspec.cli.commands import add_commands, plot_after_run
+from mlpspec.cli.progress import BOLD, ConsoleReporter, JsonReporter, paint, use_colour
+from mlpspec.core.errors import MlpspecError, Problem, SpecError, UnknownComponentError
+from mlpspec.core.hookspec import HOOK_API_VERSION, KIND_HOOKS, KINDS
+from mlpspec.core.plugins import load_registry
+from mlpspec.core.registry import Component, Registry
+from mlpspec.core.spec import load_spec, parse_toml
+from mlpspec.engine.training import Reporter, Silent
+from mlpspec.run.runner import RunResult, resume, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,7 +230,7 @@ def _select(registry: Registry, names: Sequence[str]) -> list[Component]:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from mlpspec.schema import spec_schema
+    from mlpspec.core.schema import spec_schema
 
     print(json.dumps(spec_schema(_registry(args)), indent=2, ensure_ascii=False))
     return 0

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from mlpspec.errors import MlpspecError
+from mlpspec.core.errors import MlpspecError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

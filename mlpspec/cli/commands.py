@@ -1,5 +1,5 @@
 """The commands that look at runs once they are made: plot, runs, evaluate, predict; and init,
-which starts a spec. ``mlpspec.cli`` adds them to its parser with :func:`add_commands`.
+which starts a spec. ``mlpspec.cli.main`` adds them to its parser with :func:`add_commands`.
 
 Each command gets the parsed arguments; ``args.registry_of(args)`` loads the plugins as the
 other commands do (``--plugin``, ``-p no:NAME``).
@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from mlpspec import plots
-from mlpspec.errors import UsageError
-from mlpspec.inputs import read_inputs
-from mlpspec.registry import Registry
-from mlpspec.runner import load_run
-from mlpspec.runs import SORT_KEYS, find_runs, sort_runs, table
-from mlpspec.starter import starter_path, write_starter
+from mlpspec.cli import plots
+from mlpspec.cli.inputs import read_inputs
+from mlpspec.cli.runs import SORT_KEYS, find_runs, sort_runs, table
+from mlpspec.cli.starter import starter_path, write_starter
+from mlpspec.core.errors import UsageError
+from mlpspec.core.registry import Registry
+from mlpspec.run.runner import load_run
 
 SPLITS = ("test", "validation", "train")
 

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from mlpspec.training import Evaluation, History, Plan
+from mlpspec.engine.training import Evaluation, History, Plan
 
 GREEN, YELLOW, BOLD, RESET = "\033[32m", "\033[33m", "\033[1m", "\033[0m"
 

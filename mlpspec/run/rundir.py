@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from mlpspec.errors import DataError
+from mlpspec.core.errors import DataError
 
 SPEC, METRICS, MODEL, COMPONENTS, SUMMARY, PREDICTIONS = (
     "spec.toml",

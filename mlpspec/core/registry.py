@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from mlpspec.errors import PluginError, UnknownComponentError
-from mlpspec.hookspec import KINDS
+from mlpspec.core.errors import PluginError, UnknownComponentError
+from mlpspec.core.hookspec import KINDS
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlpspec.errors import MlpspecError, UsageError
+from mlpspec.core.errors import MlpspecError, UsageError
 
 STARTER = """\
 # A starter spec: a one-hidden-layer network for MNIST. Train and test it with
