@@ -16,7 +16,7 @@ From Python, the same path as ``mlpspec run``::
 """
 
 from mlpspec._version import __version__
-from mlpspec.core.components import BuildContext, Layer, Loss, Parameter, Schedule
+from mlpspec.core.components import BuildContext, Layer, Loss, Metric, Parameter, Schedule
 from mlpspec.core.errors import (
     DataError,
     MlpspecError,
@@ -29,8 +29,10 @@ from mlpspec.core.hookspec import HOOK_API_VERSION, hookimpl
 from mlpspec.core.plugins import load_registry
 from mlpspec.core.registry import Params, Registry
 from mlpspec.core.spec import Spec, component_ref, load_spec, validate_spec
-from mlpspec.run.builder import build_model
-from mlpspec.run.runner import LoadedRun, RunResult, load_data, load_run, resume, run
+from mlpspec.run.builder import build_model, load_data
+from mlpspec.run.record import RunContext, RunRecord
+from mlpspec.run.runner import RunFailed, RunResult, resume, run
+from mlpspec.run.saved import LoadedRun, load_run
 
 __all__ = [
     "HOOK_API_VERSION",
@@ -39,11 +41,15 @@ __all__ = [
     "Layer",
     "LoadedRun",
     "Loss",
+    "Metric",
     "MlpspecError",
     "Parameter",
     "Params",
     "PluginError",
     "Registry",
+    "RunContext",
+    "RunFailed",
+    "RunRecord",
     "RunResult",
     "Schedule",
     "Spec",

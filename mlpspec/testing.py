@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from mlpspec.core.components import (
     Activation,
@@ -28,9 +28,9 @@ from mlpspec.core.components import (
     Parameter,
     Schedule,
 )
-from mlpspec.core.registry import Component, ComponentConfig, Registry
+from mlpspec.core.registry import Component, Registry
 from mlpspec.core.schema import component_schema
-from mlpspec.core.spec import component_ref
+from mlpspec.core.spec import create, validate_ref
 
 EPS = 1e-6
 RTOL = 1e-5
@@ -66,16 +66,6 @@ def assert_close(
             f"{name}: backward gives {analytic[worst]:.8g} at {tuple(int(i) for i in worst)}, "
             f"numerical gradient {numeric[worst]:.8g}"
         )
-
-
-def validate_ref(registry: Registry, kind: str, ref: str | dict[str, Any]) -> ComponentConfig:
-    """Check a reference (``"tanh"`` or ``{"type": ..., **params}``) as a spec would."""
-    return TypeAdapter(component_ref(kind)).validate_python(ref, context={"registry": registry})
-
-
-def create(registry: Registry, kind: str, ref: str | dict[str, Any], *args: Any) -> Any:
-    """Validate a reference (``"tanh"`` or ``{"type": ..., **params}``) and build it."""
-    return registry.create(validate_ref(registry, kind, ref), *args)
 
 
 def build_layer(
@@ -527,6 +517,9 @@ CONTRACTS: dict[str, dict[str, Check]] = {
         "determinism": check_scheduler_determinism,
     },
     "dataset": {},  # datasets read files or the network: only their params are checked
+    "metric": {},
+    "tracker": {},  # trackers and executors talk to services: only their params are checked
+    "executor": {},
 }
 """The checks of each kind, by the name ``mlpspec check`` prints."""
 

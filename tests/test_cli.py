@@ -23,6 +23,7 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys, registry):
     assert "epoch 5/5" in out and "test accuracy" in out
     (folder,) = (tmp_path / "runs").iterdir()
     assert sorted(p.name for p in folder.iterdir()) == [
+        ".lock",
         "accuracy.png",
         "components.json",
         "confusion.png",
@@ -50,11 +51,9 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys, registry):
     } in components
     # the saved model gives back the run's own test accuracy
     loaded = load_run(folder, registry)
-    from mlpspec.run.runner import load_data
-
-    splits = load_data(loaded.spec, registry)
+    splits = loaded.data()
     accuracy = float(np.mean(loaded.predict(splits.x_test) == splits.y_test))
-    assert accuracy == summary["test_accuracy"]
+    assert accuracy == summary["test"]["accuracy"] == loaded.record.test_accuracy
 
 
 def test_quickstart_runs_with_no_data_files(tmp_path, capsys):

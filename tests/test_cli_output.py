@@ -9,7 +9,7 @@ import json
 import pytest
 
 from mlpspec.cli.main import main
-from mlpspec.cli.progress import ConsoleReporter, use_colour
+from mlpspec.cli.progress import ConsoleProgress, use_colour
 from mlpspec.core.spec import read_toml
 
 from .conftest import SPIRALS_SPEC, make_run, write_spec
@@ -27,7 +27,7 @@ def test_json_mode_prints_one_object_per_evaluation_and_a_result(tmp_path, capsy
     summary = json.loads(
         (tmp_path / "runs" / result["run_dir"].split("/")[-1] / "summary.json").read_text()
     )
-    assert result["test_accuracy"] == summary["test_accuracy"]
+    assert result["test"]["accuracy"] == summary["test"]["accuracy"]
     assert result["epochs_run"] == 5 and len(result["plots"]) == 4
     assert "\033[" not in captured.out
 
@@ -49,19 +49,24 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
     assert use_colour(Terminal()) and not use_colour(io.StringIO())
     monkeypatch.setenv("NO_COLOR", "1")
     assert not use_colour(Terminal())
-    assert not ConsoleReporter(out=Terminal()).colour
+    assert not ConsoleProgress(out=Terminal()).colour
 
 
 def test_colour_marks_a_new_best_validation_accuracy(tmp_path):
+    from types import SimpleNamespace
+
     from mlpspec.engine.training import Evaluation, Plan
 
     out = io.StringIO()
-    reporter = ConsoleReporter(out=out, colour=True)
-    plan = Plan(10, 1, 2, 2)
-    reporter.evaluation(Evaluation(1, 1, 0.1, 0.5, 0.8, 0.5, 0.8, 1.0), plan)
-    reporter.evaluation(Evaluation(2, 2, 0.1, 0.4, 0.9, 0.6, 0.7, 2.0), plan)
+    progress = ConsoleProgress(out=out, colour=True)
+    trainer = SimpleNamespace(plan=Plan(10, 1, 2, 2))
+    train = {"loss": 0.5, "accuracy": 0.8}
+    better, worse = {"loss": 0.5, "accuracy": 0.8}, {"loss": 0.6, "accuracy": 0.7}
+    progress.on_evaluation(trainer, Evaluation(1, 1, 0.1, 1.0, train, better))
+    progress.on_evaluation(trainer, Evaluation(2, 2, 0.1, 2.0, train, worse))
     first, second = out.getvalue().splitlines()
-    assert "\033[32mval  80.00%\033[0m" in first and "\033[" not in second
+    assert "\033[32mval loss 0.5000, accuracy  80.00%\033[0m" in first
+    assert "\033[" not in second
 
 
 def test_overrides_are_validated_and_recorded_in_the_resolved_spec(tmp_path, capsys):

@@ -11,7 +11,7 @@ import pytest
 
 from mlpspec.cli.main import main
 
-from .conftest import ROOT
+from .conftest import ROOT, SPIRALS_SPEC, write_spec
 
 EXTENSIONS = {"mlpspec-optim": "mlpspec_optim", "mlpspec-layers": "mlpspec_layers"}
 
@@ -78,7 +78,7 @@ def test_schema_prints_the_spec_schema(capsys):
 def test_list_plugins_names_each_plugin_its_package_and_version(capsys):
     assert main(["list", "--plugins"]) == 0
     out = capsys.readouterr().out
-    assert "hook API 1" in out.splitlines()[0]
+    assert "hook API 2" in out.splitlines()[0]
     for package, plugin in EXTENSIONS.items():
         line = next(line for line in out.splitlines() if line.split()[0] == plugin)
         assert f"{package} {distribution(package).version}" in line
@@ -104,13 +104,34 @@ def test_a_plugin_for_another_hook_api_is_refused_at_load_with_a_message(
     tmp_path, monkeypatch, capsys
 ):
     (tmp_path / "future_plugin.py").write_text(
-        "MLPSPEC_HOOK_API = 2\ndef mlpspec_register_activations(register, context):\n    pass\n"
+        "MLPSPEC_HOOK_API = 3\ndef mlpspec_register_activations(register, context):\n    pass\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main(["list", "--plugins", "--plugin", "future_plugin"]) == 0
     captured = capsys.readouterr()
     assert (
         "warning: plugin 'future_plugin' was not loaded: PluginError: it was built for mlpspec "
-        "hook API 2, this mlpspec has 1" in captured.err
+        "hook API 3, this mlpspec serves 1, 2" in captured.err
     )
     assert "future_plugin            failed: PluginError" in captured.out
+
+
+def test_a_version_1_plugin_loads_and_trains_unchanged(tmp_path, monkeypatch, capsys):
+    """A plugin written against the first hook API (registration hooks only) keeps working."""
+    (tmp_path / "old_plugin.py").write_text(
+        "import numpy as np\n"
+        "MLPSPEC_HOOK_API = 1\n"
+        "class Cube:\n"
+        "    def __init__(self, params):\n"
+        "        pass\n"
+        "    def forward(self, z):\n"
+        "        return z * z * z\n"
+        "    def backward(self, z, a, grad):\n"
+        "        return grad * 3 * z * z\n"
+        "def mlpspec_register_activations(register):\n"
+        "    register('old.cube', Cube)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = write_spec(tmp_path, SPIRALS_SPEC.replace('"tanh"', '"old.cube"'))
+    assert main(["run", str(spec), "--no-save", "-q", "--plugin", "old_plugin"]) == 0
+    assert "test accuracy" in capsys.readouterr().out

@@ -24,6 +24,7 @@ def test_every_kind_has_a_contract(registry):
     results = {
         kind: [r.check for r in check_component(registry, kind, registry.names(kind)[0])]
         for kind in CONTRACTS
+        if registry.names(kind)  # trackers and executors come with their packages
     }
     assert results["layer"] == ["params", "gradient", "float32", "determinism", "inference"]
     assert results["optimizer"] == ["params", "descent", "float32", "state"]

@@ -51,15 +51,15 @@ def test_several_runs_are_overlaid_labelled_by_name(image_run, tmp_path, registr
     assert main(["plot", str(image_run), str(other), "--out", str(out)]) == 0
     for name in ("compare-loss.png", "compare-accuracy.png", "compare-learning_rate.png"):
         assert_sensible_png(out / name)
-    curves = plots.read_curves([image_run, other], registry)
+    curves = plots.read_curves([image_run, other])
     assert [c.label for c in curves] == ["tiny-images", "other"]
     # two runs of one spec are told apart by their folders
-    again = plots.read_curves([other, other], registry)
+    again = plots.read_curves([other, other])
     assert [c.label for c in again] == [other.name, other.name]
 
 
-def test_the_learning_rate_schedule_comes_from_the_spec(image_run, registry):
-    (curves,) = plots.read_curves([image_run], registry)
+def test_the_learning_rate_schedule_comes_from_the_record(image_run):
+    (curves,) = plots.read_curves([image_run])
     # linear from 0.05 to 0.01 over 6 epochs, as the logged rates say
     assert curves.schedule[0] == pytest.approx(0.05) and curves.schedule[-1] == pytest.approx(0.01)
     np.testing.assert_allclose(curves.schedule, curves.metrics["lr"])
@@ -80,10 +80,14 @@ def test_plot_needs_something_to_draw(capsys):
     assert "give run folders" in capsys.readouterr().err
 
 
-def test_a_folder_without_metrics_is_an_error_not_a_traceback(tmp_path, capsys):
-    (tmp_path / "summary.json").write_text('{"name": "x"}')
-    assert main(["plot", str(tmp_path)]) == 1
+def test_a_folder_without_metrics_is_an_error_not_a_traceback(image_run, tmp_path, capsys):
+    run = shutil.copytree(image_run, tmp_path / "run")
+    (run / "metrics.jsonl").unlink()
+    assert main(["plot", str(run)]) == 1
     assert "no evaluations" in capsys.readouterr().err
+    (run / "summary.json").write_text('{"name": "x"}')
+    assert main(["plot", str(run)]) == 1
+    assert "damaged run record at features: Field required" in capsys.readouterr().err
 
 
 def test_a_plotting_failure_only_warns(tmp_path, monkeypatch, capsys):

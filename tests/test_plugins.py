@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from mlpspec import PluginError, UnknownComponentError, hookimpl
+from mlpspec import UnknownComponentError, hookimpl
 from mlpspec.core.plugins import PluginSource, discover, load_registry
 from mlpspec.core.registry import Params, Provider
 
@@ -51,6 +51,7 @@ def test_builtins_come_through_the_entry_point_group():
         "mlpspec.optimizers",
         "mlpspec.schedulers",
         "mlpspec.datasets",
+        "mlpspec.metrics",
     }
 
 
@@ -91,16 +92,18 @@ def test_unmarked_hook_functions_count_too():
     assert registry.names("activation") == ["shift"]
 
 
-def test_two_plugins_with_one_name_is_an_error_naming_both():
-    with pytest.raises(PluginError) as caught:
-        load_registry(
-            sources=[
-                plugin("one", mlpspec_register_activations=register_shift),
-                plugin("two", mlpspec_register_activations=register_shift),
-            ]
-        )
-    assert "one-dist 1.0 (one)" in str(caught.value) and "two-dist 1.0 (two)" in str(caught.value)
-    assert "'shift'" in str(caught.value)
+def test_a_second_plugin_claiming_a_name_is_skipped_naming_both():
+    """One plugin's clash must not take down every command (attack report D14): the plugin
+    that came second is reported and skipped, the first keeps its name."""
+    registry = load_registry(
+        sources=[
+            plugin("one", mlpspec_register_activations=register_shift),
+            plugin("two", mlpspec_register_activations=register_shift),
+        ]
+    )
+    assert registry.get("activation", "shift").provider.plugin == "one"
+    ((name, reason),) = [(f.plugin, f.reason) for f in registry.failures]
+    assert name == "two" and "one-dist 1.0 (one)" in reason and "'shift'" in reason
 
 
 def test_a_plugin_that_raises_is_named_and_the_others_still_load():
@@ -233,4 +236,6 @@ def test_loading_a_run_whose_plugin_is_missing_names_the_package(tmp_path):
     with pytest.raises(SpecError) as caught:
         load_run(result.run_dir, load_registry())
     assert "unknown activation 'shift'" in str(caught.value)
-    assert "came from shifty-dist 1.0: install it (pip install shifty-dist)" in str(caught.value)
+    assert "came from 'shifty-dist' '1.0': install it (pip install shifty-dist)" in str(
+        caught.value
+    )

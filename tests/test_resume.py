@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 
 from mlpspec import run, validate_spec
+from mlpspec.core.errors import Interrupted, UsageError
 from mlpspec.core.spec import parse_toml
+from mlpspec.engine.training import Callback, Trainer
 from mlpspec.run import checkpoint
 from mlpspec.run.builder import build_optimizer
-from mlpspec.run.interrupt import Interrupted, stop_on_signals
+from mlpspec.run.interrupt import stop_on_signals
 from mlpspec.run.runner import resume
 
 from .conftest import write_spec
@@ -89,17 +91,13 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert summary(a) == summary(b)
 
 
-def stop_after_first_epoch(monkeypatch) -> None:
-    """Make the next run in this process stop at its first epoch boundary, as a SIGINT would."""
-    import mlpspec.engine.training as training
+class StopInFirstEpoch(Callback):
+    """Ask for a stop during the first epoch, as a SIGINT would: the run checkpoints at the
+    epoch's end and stops."""
 
-    original = training.Trainer._epoch_boundary
-
-    def stop_at_first(self, epochs_done):
-        self.stop.signum = signal.SIGINT
-        original(self, epochs_done)
-
-    monkeypatch.setattr(training.Trainer, "_epoch_boundary", stop_at_first)
+    def on_step_end(self, trainer: Trainer, epoch: int, done: int, total: int) -> None:
+        if epoch == 0:
+            trainer.request_interrupt(signal.SIGINT)
 
 
 def resume_with_cli(folder: Path) -> subprocess.CompletedProcess:
@@ -193,9 +191,11 @@ def test_checkpoints_every_n_epochs_keep_the_last_k(tmp_path, registry):
     with np.load(checkpoint.find(folder)[-1], allow_pickle=False) as archive:
         meta = json.loads(bytes(archive["meta"]))
         assert meta["epochs_run"] == 8 and len(meta["evaluations"]) == 8
-        assert {"model/layers.0.weight", "optimizer/velocity.0", "best/layers.0.weight"} <= set(
-            archive.files
-        )
+        assert {
+            "model/layers.0.weight",
+            "optimizer/velocity.0",
+            "callbacks/early_stopping/best/layers.0.weight",
+        } <= set(archive.files)
         assert set(meta["generators"]) == {"sampling", "layers.0", "layers.1"}
 
 
@@ -211,15 +211,13 @@ def test_checkpoint_settings_are_validated(registry, key, value):
     assert [p.location for p in caught.value.problems] == [f"train.{key}"]
 
 
-def test_in_process_resume_after_a_stop_request(tmp_path, registry, reference, monkeypatch):
+def test_in_process_resume_after_a_stop_request(tmp_path, registry, reference):
     """The same guarantee from Python, stopping after the first epoch; the signal handlers
     are put back afterwards."""
     spec = validate_spec(parse_toml(RESUMABLE_SPEC), registry)
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    stop_after_first_epoch(monkeypatch)
     with pytest.raises(Interrupted) as caught:
-        run(spec, registry, out_dir=tmp_path)
-    monkeypatch.undo()
+        run(spec, registry, out_dir=tmp_path, callbacks=[StopInFirstEpoch()])
     assert caught.value.exit_code == 130
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
     (folder,) = tmp_path.iterdir()
@@ -244,9 +242,9 @@ def test_optimizer_state_restores_before_the_first_step(registry):
 def test_resuming_a_completed_run_or_a_folder_without_checkpoint_is_refused(
     tmp_path, registry, reference
 ):
-    from mlpspec import DataError, SpecError
+    from mlpspec import DataError
 
-    with pytest.raises(SpecError, match="nothing to resume"):
+    with pytest.raises(UsageError, match="nothing to resume"):
         resume(reference, registry)
     text = RESUMABLE_SPEC.replace("epochs = 20", "epochs = 1")
     folder = run(validate_spec(parse_toml(text), registry), registry, out_dir=tmp_path).run_dir
@@ -259,10 +257,12 @@ def test_resuming_a_completed_run_or_a_folder_without_checkpoint_is_refused(
 def test_an_unreadable_newest_checkpoint_falls_back_to_the_one_before(tmp_path, registry):
     text = RESUMABLE_SPEC.replace("epochs = 20", "epochs = 6\ncheckpoint_every = 2")
     folder = run(validate_spec(parse_toml(text), registry), registry, out_dir=tmp_path).run_dir
+    assert [p.name for p in checkpoint.find(folder)] == ["epoch-0002.npz", "epoch-0004.npz"]
     newest = checkpoint.find(folder)[-1]
     newest.write_bytes(newest.read_bytes()[:100])
-    path, _ = checkpoint.latest(folder)
-    assert path == checkpoint.find(folder)[-2]
+    data = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(json.dumps(data | {"status": "running"}))
+    assert resume(folder, registry).record.resumed_at_epoch == [2]
 
 
 def test_signal_handlers_are_restored_and_a_second_signal_aborts():
@@ -293,22 +293,28 @@ class _Plateau:
 
 
 def test_a_stateful_scheduler_and_every_generator_are_checkpointed(registry):
-    from mlpspec.run.runner import _prepare
+    from mlpspec.run.builder import Builder, load_data
+    from mlpspec.run.runner import _trainer
 
     text = RESUMABLE_SPEC.replace("epochs = 20", "iterations = 400")
     spec = validate_spec(parse_toml(text), registry)
-    _, first = _prepare(spec, registry, (), None)
-    first.scheduler = _Plateau()
-    first.fit()
-    arrays = checkpoint.capture(first)
-    _, second = _prepare(spec, registry, (), None)
-    second.scheduler = _Plateau()
-    checkpoint.restore(second, arrays, Path("test"))
+
+    def trainer() -> Trainer:
+        built = _trainer(Builder(spec, registry), load_data(spec, registry))
+        built.scheduler = _Plateau()
+        return built
+
+    first = trainer()
+    first.callbacks.append(StopInFirstEpoch())
+    with pytest.raises(Interrupted):
+        first.fit()
+    second = trainer()
+    second.load_state_dict(first.state_dict())
     assert second.scheduler.calls[0] == first.scheduler.calls[0] > 0
     assert second.rng.bit_generator.state == first.rng.bit_generator.state
     for name, generator in first.model.generators.items():
         assert second.model.generators[name].bit_generator.state == generator.bit_generator.state
-    assert second.state.history.steps == 400 and second.state.history.epochs_run == 2
+    assert second.history.steps == 350 and second.history.epochs_run == 1
 
 
 def test_a_signal_after_the_last_epoch_lets_the_run_complete_and_save(
@@ -365,12 +371,15 @@ def test_a_resumed_run_finds_relative_data_from_the_original_spec_folder(
         .replace("units = 3", "units = 2")
     )
     spec_path = write_spec(project, text)
-    stop_after_first_epoch(monkeypatch)
     from mlpspec import load_spec
 
     with pytest.raises(Interrupted):
-        run(load_spec(spec_path, registry), registry, out_dir=tmp_path / "runs")
-    monkeypatch.undo()
+        run(
+            load_spec(spec_path, registry),
+            registry,
+            out_dir=tmp_path / "runs",
+            callbacks=[StopInFirstEpoch()],
+        )
     monkeypatch.chdir(tmp_path)  # neither the spec's folder nor the run's
     (folder,) = (tmp_path / "runs").iterdir()
     result = resume(folder, registry)

@@ -25,7 +25,8 @@ def runs_dir(image_run, tmp_path):
     ):
         folder = shutil.copytree(image_run, root / name)
         summary = json.loads((folder / "summary.json").read_text())
-        summary |= {"name": name, "started": started, "test_accuracy": test, "seconds": seconds}
+        summary |= {"name": name, "started": started, "seconds": seconds}
+        summary["test"]["accuracy"] = test
         (folder / "summary.json").write_text(json.dumps(summary))
     (root / "interrupted").mkdir()
     (root / "interrupted" / "spec.toml").write_text("")
@@ -44,7 +45,7 @@ def test_newest_first_broken_folders_last(runs_dir, capsys):
     assert sorted(order[3:]) == ["damaged", "interrupted"]
     assert "not-a-run" not in order
     text = "\n".join(lines)
-    assert "no summary (running or interrupted)" in text and "unreadable summary" in text
+    assert "no summary" in text and "damaged: not valid JSON" in text
     b_new = lines[1]
     for cell in ("2026-03-01", "idx", "85.00%", "10.0s", "completed"):
         assert cell in b_new

@@ -62,9 +62,14 @@ def test_training_learns_spirals(registry):
     ],
 )
 def test_plan(train, examples, expected):
-    from mlpspec.core.spec import TrainSection
-
-    assert Plan.of(TrainSection(**train), examples) == expected
+    plan = Plan.of(
+        train["batch_size"],
+        train.get("sampling", "shuffle"),
+        examples,
+        epochs=train.get("epochs"),
+        iterations=train.get("iterations"),
+    )
+    assert plan == expected
 
 
 def test_iterations_stop_mid_epoch_and_evaluate_at_the_end(registry):
@@ -93,7 +98,7 @@ def test_early_stopping_restores_the_best_weights(registry):
     assert history.best_epoch == best.epoch
     assert [e.epoch for e in history.evaluations][-3] == best.epoch  # patience 2: two worse ones
     splits = load_data(result.spec, registry)
-    assert result.model.evaluate(splits.x_val, splits.y_val)[0] == pytest.approx(
+    assert result.model.evaluate(splits.x_val, splits.y_val)["loss"] == pytest.approx(
         best.val_loss, rel=1e-6
     )
 

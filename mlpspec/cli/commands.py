@@ -19,22 +19,24 @@ import numpy as np
 
 from mlpspec.cli import plots
 from mlpspec.cli.inputs import read_inputs
+from mlpspec.cli.progress import format_value, strict_json
 from mlpspec.cli.runs import SORT_KEYS, find_runs, sort_runs, table
 from mlpspec.cli.starter import starter_path, write_starter
 from mlpspec.core.errors import UsageError
 from mlpspec.core.registry import Registry
-from mlpspec.run.runner import load_run
+from mlpspec.run.builder import Builder
+from mlpspec.run.saved import load_run
 
 SPLITS = ("test", "validation", "train")
 
 
-def plot_after_run(path: Path, registry: Registry) -> list[Path]:
+def plot_after_run(path: Path) -> list[Path]:
     """The plots at the end of ``mlpspec run``: made only if matplotlib is installed, and a
     failure is a warning, since the run folder is complete already."""
     if not plots.available():
         return []
     try:
-        return plots.plot_run(path, registry)
+        return plots.plot_run(path)
     except Exception as exc:  # a picture must never cost a finished run
         print(f"warning: the plots were not made: {type(exc).__name__}: {exc}", file=sys.stderr)
         return []
@@ -43,19 +45,19 @@ def plot_after_run(path: Path, registry: Registry) -> list[Path]:
 def cmd_plot(args: argparse.Namespace) -> int:
     if not args.runs and not args.activations:
         raise UsageError("give run folders to plot, or --activations NAME...")
-    registry = args.registry_of(args)
     written = []
     if args.activations:
+        registry = args.registry_of(args)
         out = Path(args.out or ".")
         out.mkdir(parents=True, exist_ok=True)
         written.append(plots.plot_activations(args.activations, registry, out / "activations.png"))
     runs = [Path(run) for run in args.runs]
     if len(runs) == 1:
-        written += plots.plot_run(runs[0], registry)
+        written += plots.plot_run(runs[0])
     elif runs:
         out = Path(args.out) if args.out else _common_parent(runs)
         out.mkdir(parents=True, exist_ok=True)
-        written += plots.plot_comparison(runs, registry, out)
+        written += plots.plot_comparison(runs, out)
     for path in written:
         print(path)
     return 0
@@ -86,36 +88,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "validation": (splits.x_val, splits.y_val),
         "test": (splits.x_test, splits.y_test),
     }[args.split]
-    if x is None:
+    if x is None or not len(x):
         raise UsageError(f"{loaded.path}: the run has no {args.split} set")
-    loss, accuracy = loaded.model.evaluate(x, y)
-    reported = loaded.summary.get("test_accuracy") if args.split == "test" else None
-    result = {
-        "run": str(loaded.path),
-        "split": args.split,
-        "examples": len(x),
-        "accuracy": accuracy,
-        "loss": loss,
-        "run_reported_accuracy": reported,
-    }
+    values = loaded.model.evaluate(x, y, Builder(loaded.spec, loaded.registry).metrics())
+    reported = loaded.record.test if args.split == "test" else {}
     if args.json:
-        print(json.dumps(result))
+        result = {
+            "run": str(loaded.path),
+            "split": args.split,
+            "examples": len(x),
+            **values,
+            "run_reported": reported or None,
+            "run_reported_accuracy": reported.get("accuracy"),
+        }
+        print(json.dumps(strict_json(result)))
         return 0
-    line = f"{args.split} accuracy {accuracy:.2%}, {args.split} loss {loss:.4f} ({len(x)} examples)"
-    if reported is not None:
-        same = "the same" if reported == accuracy else f"DIFFERENT: {reported:.4%}"
-        line += f"; the run reported {same}"
+    shown = ", ".join(
+        f"{args.split} {name} {format_value(name, v, aligned=False)}" for name, v in values.items()
+    )
+    line = f"{shown} ({len(x)} examples)"
+    if reported:
+        same = all(reported.get(name) == value for name, value in values.items())
+        line += "; the run reported the same" if same else (
+            "; the run reported DIFFERENT values: "
+            + ", ".join(f"{n} {format_value(n, v, aligned=False)}" for n, v in reported.items())
+        )
     print(line)
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     loaded = load_run(args.run, args.registry_of(args))
-    shape = loaded.summary.get("image_shape")
+    shape = loaded.record.image_shape
     inputs = read_inputs(
         [Path(p) for p in args.inputs],
-        int(loaded.summary["features"]),
-        tuple(shape) if shape else None,
+        loaded.record.features,
+        shape,
         invert=not args.no_invert,
     )
     probabilities = loaded.predict_proba(loaded.preprocess(inputs.rows))

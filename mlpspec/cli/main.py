@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,14 +23,30 @@ from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
 from mlpspec.cli.commands import add_commands, plot_after_run
-from mlpspec.cli.progress import BOLD, ConsoleReporter, JsonReporter, paint, use_colour
-from mlpspec.core.errors import MlpspecError, Problem, SpecError, UnknownComponentError
-from mlpspec.core.hookspec import HOOK_API_VERSION, KIND_HOOKS, KINDS
+from mlpspec.cli.progress import (
+    BOLD,
+    ConsoleProgress,
+    JsonProgress,
+    paint,
+    strict_json,
+    use_colour,
+)
+from mlpspec.core.errors import (
+    MlpspecError,
+    Problem,
+    SpecError,
+    UnknownComponentError,
+    UsageError,
+)
+from mlpspec.core.hookspec import HOOK_API_VERSION
+from mlpspec.core.kinds import BY_NAME, KINDS
 from mlpspec.core.plugins import load_registry
 from mlpspec.core.registry import Component, Registry
 from mlpspec.core.spec import load_spec, parse_toml
-from mlpspec.engine.training import Reporter, Silent
+from mlpspec.engine.training import Callback
 from mlpspec.run.runner import RunResult, resume, run
+
+TRACK_ENV = "MLPSPEC_TRACK"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.command(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            return args.command(args)
     except MlpspecError as exc:
         _error(str(exc), args)
         return exc.exit_code
@@ -51,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         _error(f"internal error: {type(exc).__name__}: {exc} (--debug shows where)", args)
         return 1
+
+
+def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    """Warnings as one line on stderr, like errors (``warning: ...``), with no source line."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _error(message: str, args: argparse.Namespace) -> None:
@@ -66,6 +92,8 @@ def _registry(args: argparse.Namespace) -> Registry:
         print(
             f"warning: plugin {failure.plugin!r} was not loaded: {failure.reason}", file=sys.stderr
         )
+    for variable, name in registry.unknown_names:
+        print(f"warning: {variable} names {name!r}, which is no installed plugin", file=sys.stderr)
     return registry
 
 
@@ -92,25 +120,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             "a resumed run keeps its spec and its folder: --set and --no-save do not apply"
         )
     registry = _registry(args)
-    reporter: Reporter = (
-        JsonReporter() if args.json else Silent() if args.quiet else ConsoleReporter()
+    progress: list[Callback] = (
+        [JsonProgress()] if args.json else [] if args.quiet else [ConsoleProgress()]
     )
+    trackers = _trackers(registry, args.track)
     data_dirs = [Path(d) for d in args.data_dir]
     if args.resume is not None:
-        result = resume(args.resume, registry, data_dirs=data_dirs, reporter=reporter)
+        result = resume(
+            args.resume, registry, data_dirs=data_dirs, callbacks=progress, observers=trackers
+        )
     else:
         result = run(
             load_spec(args.spec, registry, _overrides(args.set)),
             registry,
             data_dirs=data_dirs,
             out_dir=None if args.no_save else Path(args.out),
-            reporter=reporter,
+            callbacks=progress,
+            observers=trackers,
         )
     plots = (
-        [] if args.no_plots or result.run_dir is None else plot_after_run(result.run_dir, registry)
+        [] if args.no_plots or result.run_dir is None else plot_after_run(result.run_dir)
     )
     if args.json:
-        print(json.dumps(_result_record(result, plots)), flush=True)
+        print(json.dumps(strict_json(_result_record(result, plots))), flush=True)
         return 0
     lines = []
     if result.test_accuracy is not None:
@@ -119,22 +151,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.run_dir is not None:
         lines.append(f"saved to {result.run_dir}" + (f" with {len(plots)} plots" if plots else ""))
     print(paint("; ".join(lines), BOLD, use_colour(sys.stdout) and not args.quiet))
+    for warning in result.record.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
+def _trackers(registry: Registry, names: Sequence[str]) -> list[tuple[str, object]]:
+    """The trackers ``--track`` (or ``$MLPSPEC_TRACK``, comma-separated) names, built."""
+    chosen = list(names) or [n.strip() for n in os.environ.get(TRACK_ENV, "").split(",")]
+    trackers = []
+    for name in dict.fromkeys(n for n in chosen if n):
+        component = registry.get("tracker", name)
+        try:
+            params = component.params()
+        except ValueError as exc:
+            raise UsageError(f"tracker {name!r} needs settings: {exc}") from None
+        trackers.append((name, component.factory(params)))
+    return trackers
+
+
 def _result_record(result: RunResult, plots: Sequence[Path]) -> dict[str, Any]:
-    """The last line of ``mlpspec run --json``."""
-    history = result.history
+    """The last line of ``mlpspec run --json``: the run's record, and where it and its plots
+    are."""
     return {
         "event": "result",
-        "name": result.spec.model.name,
+        **result.record.model_dump(mode="json"),
         "test_accuracy": result.test_accuracy,
         "test_loss": result.test_loss,
-        "epochs_run": history.epochs_run,
-        "steps": history.steps,
-        "stopped_early": history.stopped_early,
-        "best_epoch": history.best_epoch,
-        "seconds": round(result.seconds, 3),
         "run_dir": None if result.run_dir is None else str(result.run_dir),
         "plots": [str(path) for path in plots],
     }
@@ -160,7 +203,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return _list_plugins(registry)
     kinds = [args.kind] if args.kind else list(KINDS)
     for kind in kinds:
-        print(f"{KIND_HOOKS[kind].removeprefix('mlpspec_register_')}:")
+        print(f"{BY_NAME[kind].plural}:")
         for component in registry.components(kind):
             print(f"  {component.name:<24} {component.summary}")
             print(f"  {'':<24} from {component.provider.describe()}")
@@ -309,6 +352,14 @@ def _parser() -> argparse.ArgumentParser:
         help="print one JSON object per evaluation and one for the result, for scripts",
     )
     p.add_argument("--no-plots", action="store_true", help="do not draw the run's plots at the end")
+    p.add_argument(
+        "--track",
+        action="append",
+        default=[],
+        metavar="TRACKER",
+        help=f"log the run with this tracker (may be repeated; default: ${TRACK_ENV}); "
+        "mlpspec list tracker shows them",
+    )
     p.set_defaults(command=cmd_run, usage_error=p.error)
 
     p = sub.add_parser("validate", parents=[common], help="check specs without training")

@@ -13,18 +13,15 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlpspec.cli.runs import read_run
-from mlpspec.core.errors import MlpspecError, SpecError
+from mlpspec.core.errors import MlpspecError
 from mlpspec.core.registry import Registry
-from mlpspec.engine.training import Plan
-from mlpspec.run.builder import build_optimizer, build_scheduler
+from mlpspec.core.spec import create
+from mlpspec.run.record import RunRecord
 from mlpspec.run.rundir import PREDICTIONS, RunDirectory, atomic_write
-from mlpspec.run.runner import read_run_spec
-from mlpspec.testing import create
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -70,55 +67,49 @@ def _save(figure: Figure, path: Path) -> Path:
 
 @dataclass
 class RunCurves:
-    """A run's evaluations, as arrays by field, and its learning-rate schedule by epoch."""
+    """A run's evaluations, as arrays by field, and its learning rate by epoch."""
 
     path: Path
     label: str
-    summary: dict[str, Any]
+    record: RunRecord
     metrics: dict[str, np.ndarray]
-    schedule: np.ndarray | None
-    """The planned learning rate of each epoch (from the spec), if it could be built."""
+    """``epoch``, ``lr``, ``train_NAME`` and ``val_NAME`` of each evaluation (NaN where an
+    evaluation lacks one)."""
+
+    @property
+    def schedule(self) -> np.ndarray | None:
+        """The learning rate of each epoch trained, as the run recorded it."""
+        return np.array(self.record.schedule) if self.record.schedule else None
 
     @property
     def best_epoch(self) -> int | None:
-        return self.summary.get("best_epoch") if self.summary.get("stopped_early") else None
+        return self.record.best_epoch if self.record.stopped_early else None
+
+    def metric_names(self) -> list[str]:
+        """Every metric recorded for a split, ``loss`` first."""
+        names = {key.partition("_")[2] for key in self.metrics if key.startswith(SPLITS)}
+        return sorted(names, key=lambda name: (name != "loss", name))
 
 
-def read_curves(paths: Sequence[Path], registry: Registry) -> list[RunCurves]:
+SPLITS = ("train_", "val_")
+
+
+def read_curves(paths: Sequence[Path]) -> list[RunCurves]:
     """The curves of each run, labelled by spec name (with the folder when names repeat)."""
-    runs = [read_run(Path(path)) for path in paths]
-    names = [run.name for run in runs]
+    runs = [(Path(path), RunDirectory(Path(path)).read_record()) for path in paths]
+    names = [record.name for _, record in runs]
     curves = []
-    for run in runs:
-        folder = RunDirectory(run.path)
-        records = list(folder.read_metrics())
-        if not records:
-            raise MlpspecError(f"{run.path}: no evaluations in metrics.jsonl to plot")
+    for path, record in runs:
+        evaluations = [e.to_dict() for e in RunDirectory(path).read_evaluations()]
+        if not evaluations:
+            raise MlpspecError(f"{path}: no evaluations in metrics.jsonl to plot")
+        keys = dict.fromkeys(key for e in evaluations for key in e)
         metrics = {
-            key: np.array([r.get(key) for r in records], dtype=float)  # None becomes nan
-            for key in records[0]
+            key: np.array([e.get(key, np.nan) for e in evaluations], dtype=float) for key in keys
         }
-        label = run.name if names.count(run.name) == 1 else run.path.name
-        curves.append(
-            RunCurves(
-                run.path, label, run.summary, metrics, _schedule(run.path, run.summary, registry)
-            )
-        )
+        label = record.name if names.count(record.name) == 1 else path.name
+        curves.append(RunCurves(path, label, record, metrics))
     return curves
-
-
-def _schedule(path: Path, summary: dict[str, Any], registry: Registry) -> np.ndarray | None:
-    """The learning rate of every planned epoch, from the run's resolved spec."""
-    try:
-        spec = read_run_spec(RunDirectory(path), registry)
-        plan = Plan.of(spec.train, int(summary["examples"]["train"]))
-    except (SpecError, KeyError, TypeError):
-        return None  # the logged learning rates are still drawn
-    optimizer = build_optimizer(spec, registry)
-    scheduler = build_scheduler(spec, registry, optimizer, plan.epochs, plan.steps_per_epoch)
-    if scheduler is None:
-        return np.full(plan.epochs, optimizer.lr)
-    return np.array([scheduler.lr(e, e * plan.steps_per_epoch) for e in range(plan.epochs)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,12 +117,18 @@ def _schedule(path: Path, summary: dict[str, Any], registry: Registry) -> np.nda
 
 
 def plot_curves(runs: Sequence[RunCurves], out_dir: Path, prefix: str = "") -> list[Path]:
-    """loss.png, accuracy.png and learning_rate.png (each with ``prefix``) in ``out_dir``."""
+    """NAME.png for every recorded metric (loss.png, accuracy.png, ...) and
+    learning_rate.png, each with ``prefix``, in ``out_dir``."""
+    names = dict.fromkeys(name for run in runs for name in run.metric_names())
     return [
-        _metric_plot(runs, "loss", out_dir / f"{prefix}loss.png"),
-        _metric_plot(runs, "accuracy", out_dir / f"{prefix}accuracy.png"),
+        *(_metric_plot(runs, name, out_dir / f"{prefix}{name}.png") for name in names),
         _lr_plot(runs, out_dir / f"{prefix}learning_rate.png"),
     ]
+
+
+def _is_share(metric: str) -> bool:
+    """Metrics drawn in percent: accuracies, precision, recall, F1."""
+    return metric.endswith("accuracy") or metric in ("precision", "recall", "macro_f1")
 
 
 def _colours(runs: Sequence[RunCurves]) -> list[str]:
@@ -144,7 +141,7 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
     single = len(runs) == 1
     for run, colour in zip(runs, _colours(runs), strict=True):
         m = run.metrics
-        scale = 100 if metric == "accuracy" else 1
+        scale = 100 if _is_share(metric) else 1
         for split, style, split_colour in (
             ("train", TRAIN_STYLE, "C0"),
             ("val", VAL_STYLE, "C1"),
@@ -170,22 +167,22 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
                 linewidth=1.2,
                 label=f"lowest validation loss: epoch {run.best_epoch} (its weights were kept)",
             )
-    if metric == "accuracy":
-        ax.set_ylabel("accuracy (%)")
-        _zoom_accuracy(ax, runs)
+    if _is_share(metric):
+        ax.set_ylabel(f"{metric} (%)")
+        _zoom_percent(ax, runs, metric)
     else:
-        ax.set_ylabel("loss")
+        ax.set_ylabel(metric)
         if _spans_decades(runs, metric):
             from matplotlib.ticker import FuncFormatter
 
             ax.set_yscale("log")
-            ax.set_ylabel("loss (log scale)")
+            ax.set_ylabel(f"{metric} (log scale)")
             plain = FuncFormatter(_round_label)  # 0.02, not 2×10⁻²
             ax.yaxis.set_major_formatter(plain)
             ax.yaxis.set_minor_formatter(plain)
     ax.grid(True, alpha=0.3)
     _epoch_axis(ax, runs)
-    what = "Accuracy" if metric == "accuracy" else "Loss"
+    what = metric.replace("_", " ").capitalize()
     title = f"{what} per evaluation: {runs[0].label}" if single else f"{what} per evaluation"
     ax.set_title(title)
     ax.legend(fontsize=8 if single else 7)
@@ -208,10 +205,10 @@ def _spans_decades(runs: Sequence[RunCurves], metric: str) -> bool:
     return len(values) > 1 and values.max() / values.min() > 30
 
 
-def _zoom_accuracy(ax: Axes, runs: Sequence[RunCurves]) -> None:
+def _zoom_percent(ax: Axes, runs: Sequence[RunCurves], metric: str) -> None:
     """Accuracies near 100 % differ in the last few points: show those, not 0–100."""
     values = np.concatenate(
-        [run.metrics.get(f"{s}_accuracy", np.array([])) for run in runs for s in ("train", "val")]
+        [run.metrics.get(f"{s}_{metric}", np.array([])) for run in runs for s in ("train", "val")]
     )
     values = values[np.isfinite(values)] * 100
     if len(values):
@@ -219,53 +216,35 @@ def _zoom_accuracy(ax: Axes, runs: Sequence[RunCurves]) -> None:
         ax.set_ylim(low, min(100.0, values.max() + 0.5) + 0.2)
 
 
-def _epoch_axis(ax: Axes, runs: Sequence[RunCurves], planned: bool = False) -> None:
-    """Epochs from 0 to the last one evaluated (or ``planned``), at round numbers."""
+def _epoch_axis(ax: Axes, runs: Sequence[RunCurves]) -> None:
+    """Epochs from 0 to the last one trained, at round numbers."""
     from matplotlib.ticker import MaxNLocator
 
-    ends = [
-        len(r.schedule) if planned and r.schedule is not None else r.metrics["epoch"][-1]
-        for r in runs
-    ]
+    ends = [max(r.record.epochs_run, int(r.metrics["epoch"][-1])) for r in runs]
     ax.set_xlim(0, max(ends) * 1.02)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     ax.set_xlabel("epoch")
 
 
 def _lr_plot(runs: Sequence[RunCurves], path: Path) -> Path:
+    """The learning rate of every epoch trained, as each run's record holds it (the rates
+    logged at evaluations, for runs made before the record kept every epoch's)."""
     figure = _figure(7.5, 3.8)
     ax = figure.add_subplot()
     single = len(runs) == 1
     for run, colour in zip(runs, _colours(runs), strict=True):
         colour = "C2" if single else colour
         label = "learning rate" if single else run.label
-        if run.schedule is not None:
-            run_epochs = int(run.summary.get("epochs_run") or run.metrics["epoch"][-1])
-            edges = np.arange(len(run.schedule) + 1)
-            steps = np.append(run.schedule, run.schedule[-1])
-            ax.step(
-                edges[: run_epochs + 1],
-                steps[: run_epochs + 1],
-                where="post",
-                color=colour,
-                label=label,
-            )
-            if run_epochs < len(run.schedule):
-                ax.step(
-                    edges[run_epochs:],
-                    steps[run_epochs:],
-                    where="post",
-                    color=colour,
-                    linestyle=":",
-                    alpha=0.6,
-                    label="planned, not trained (stopped early)" if single else None,
-                )
-        else:  # only the rates logged at evaluations
+        schedule = run.schedule
+        if schedule is not None:
+            edges, rates = np.arange(len(schedule) + 1), np.append(schedule, schedule[-1])
+            ax.step(edges, rates, where="post", color=colour, label=label)
+        else:
             ax.plot(run.metrics["epoch"], run.metrics["lr"], "o-", color=colour, label=label)
     ax.set_ylabel("learning rate")
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
-    _epoch_axis(ax, runs, planned=True)
+    _epoch_axis(ax, runs)
     ax.set_title("Learning rate over training" + (f": {runs[0].label}" if single else ""))
     if len(ax.get_legend_handles_labels()[0]) > 1:
         ax.legend(fontsize=8)
@@ -384,19 +363,19 @@ def _misclassified(
 # Everything for one run, and several runs compared
 
 
-def plot_run(path: Path, registry: Registry) -> list[Path]:
+def plot_run(path: Path) -> list[Path]:
     """Every plot of one run, written into its folder; returns the files."""
-    (curves,) = read_curves([path], registry)
-    classes = [str(c) for c in curves.summary.get("classes", [])]
+    (curves,) = read_curves([path])
+    classes = curves.record.classes
     return [
         *plot_curves([curves], Path(path)),
         *plot_predictions(Path(path), classes, curves.label),
     ]
 
 
-def plot_comparison(paths: Sequence[Path], registry: Registry, out_dir: Path) -> list[Path]:
+def plot_comparison(paths: Sequence[Path], out_dir: Path) -> list[Path]:
     """The curves of several runs overlaid, as compare-*.png in ``out_dir``."""
-    return plot_curves(read_curves(paths, registry), out_dir, prefix="compare-")
+    return plot_curves(read_curves(paths), out_dir, prefix="compare-")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,16 +1,18 @@
 """The console display of a run: a progress bar within long epochs, a line per evaluation;
-or, for scripts, one JSON object per evaluation."""
+or, for scripts, one JSON object per evaluation. Both are Trainer callbacks."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from mlpspec.engine.training import Evaluation, History, Plan
+from mlpspec.engine.training import Callback, Evaluation, Trainer
 
 GREEN, YELLOW, BOLD, RESET = "\033[32m", "\033[33m", "\033[1m", "\033[0m"
 
@@ -24,11 +26,20 @@ def paint(text: str, colour: str, enabled: bool) -> str:
     return f"{colour}{text}{RESET}" if enabled else text
 
 
-class ConsoleReporter:
+def format_value(name: str, value: float, *, aligned: bool = True) -> str:
+    """``91.20%`` for shares (accuracies, precision, recall, F1), ``0.3120`` for the rest;
+    ``aligned`` pads shares to one width, for columns of lines."""
+    if name.endswith("accuracy") or name in ("precision", "recall", "macro_f1"):
+        return f"{value:7.2%}" if aligned else f"{value:.2%}"
+    return f"{value:.4f}"
+
+
+class ConsoleProgress(Callback):
     """Prints a line per evaluation to ``out``; shows a bar on ``bar_stream`` if a terminal.
 
     With ``colour`` (by default: when ``out`` is a terminal and NO_COLOR is unset), a new best
-    validation accuracy is green and the early-stopping note yellow.
+    validation accuracy (or loss, without accuracy) is green and the early-stopping note
+    yellow.
     """
 
     def __init__(
@@ -43,14 +54,15 @@ class ConsoleReporter:
         self.colour = use_colour(self.out) if colour is None else colour
         self.best_val: float | None = None
 
-    def start(self, plan: Plan) -> None:
+    def on_train_start(self, trainer: Trainer) -> None:
+        plan = trainer.plan
         self._print(
             f"training {plan.epochs} epoch{'s' if plan.epochs != 1 else ''} of "
             f"{plan.steps_per_epoch} step{'s' if plan.steps_per_epoch != 1 else ''} "
             f"(batch {plan.batch_size})"
         )
 
-    def epoch_progress(self, epoch: int, done: int, total: int) -> None:
+    def on_step_end(self, trainer: Trainer, epoch: int, done: int, total: int) -> None:
         if self.bar is None:
             # shown only on a terminal, and only for epochs that last more than a second
             self.bar = tqdm(
@@ -67,56 +79,74 @@ class ConsoleReporter:
             self.bar.close()
             self.bar = None
 
-    def evaluation(self, evaluation: Evaluation, plan: Plan) -> None:
-        e = evaluation
-        width = len(str(plan.epochs))
-        parts = [
-            f"epoch {e.epoch:>{width}}/{plan.epochs}",
-            f"loss {e.train_loss:.4f}",
-            f"train {e.train_accuracy:7.2%}",
-        ]
-        if e.val_loss is not None:
-            val = f"val {e.val_accuracy:7.2%}"
-            if self.best_val is None or e.val_accuracy > self.best_val:
-                self.best_val = e.val_accuracy
+    def on_evaluation(self, trainer: Trainer, evaluation: Evaluation) -> None:
+        e, epochs = evaluation, trainer.plan.epochs
+        parts = [f"epoch {e.epoch:>{len(str(epochs))}}/{epochs}"]
+        parts += [_split("train", e.train)]
+        if e.val is not None:
+            val = _split("val", e.val)
+            if self._improves(e.val):
                 val = paint(val, GREEN, self.colour)
-            parts.append(f"{val} (loss {e.val_loss:.4f})")
+            parts.append(val)
         parts += [f"lr {e.lr:.4g}", f"{e.seconds:.1f}s"]
         self._print(" | ".join(parts))
 
-    def end(self, history: History) -> None:
+    def _improves(self, val: Mapping[str, float]) -> bool:
+        """Whether these validation values are the best yet (higher accuracy, or lower loss)."""
+        score = val["accuracy"] if "accuracy" in val else -val["loss"]
+        if self.best_val is None or score > self.best_val:
+            self.best_val = score
+            return True
+        return False
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        history = trainer.history
         if history.stopped_early:
+            kept = f"; weights of epoch {history.best_epoch} kept" if history.best_epoch else ""
             self._print(
                 paint(
-                    f"early stopping after epoch {history.epochs_run}: the validation loss rose; "
-                    f"weights of epoch {history.best_epoch} restored",
+                    f"stopped after epoch {history.epochs_run}: {history.stop_reason}{kept}",
                     YELLOW,
                     self.colour,
                 )
             )
 
+    def on_failure(self, trainer: Trainer, error: BaseException) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
 
 
-class JsonReporter:
+def _split(name: str, values: Mapping[str, float]) -> str:
+    """``train loss 0.3120, accuracy 91.20%``: the loss first, then every metric."""
+    ordered = sorted(values.items(), key=lambda item: item[0] != "loss")
+    return f"{name} " + ", ".join(f"{metric} {format_value(metric, v)}" for metric, v in ordered)
+
+
+class JsonProgress(Callback):
     """One JSON object per evaluation on ``out`` (``{"event": "evaluation", ...}``), flushed
     at once so that a script reading the pipe sees each as it happens."""
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
 
-    def start(self, plan: Plan) -> None:
-        pass
-
-    def epoch_progress(self, epoch: int, done: int, total: int) -> None:
-        pass
-
-    def evaluation(self, evaluation: Evaluation, plan: Plan) -> None:
-        self.emit({"event": "evaluation", **evaluation.to_dict(), "epochs": plan.epochs})
-
-    def end(self, history: History) -> None:
-        pass
+    def on_evaluation(self, trainer: Trainer, evaluation: Evaluation) -> None:
+        self.emit({"event": "evaluation", **evaluation.to_dict(), "epochs": trainer.plan.epochs})
 
     def emit(self, record: dict[str, Any]) -> None:
-        print(json.dumps(record), file=self.out, flush=True)
+        print(json.dumps(strict_json(record)), file=self.out, flush=True)
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``null``: strict JSON parsers reject the bare
+    tokens Python writes for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    return value

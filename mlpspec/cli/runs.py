@@ -1,4 +1,4 @@
-"""Past runs, as ``mlpspec runs`` lists them: one row per run folder, from its summary.json.
+"""Past runs, as ``mlpspec runs`` lists them: one row per run folder, from its record.
 
 A folder that is not a complete run (a run still going, interrupted, or damaged) is listed
 with what is wrong rather than stopping the listing.
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mlpspec.core.errors import MlpspecError
+from mlpspec.core.text import printable
+from mlpspec.run.record import RunRecord
 from mlpspec.run.rundir import METRICS, MODEL, SPEC, SUMMARY, RunDirectory
 
 RUN_FILES = (SUMMARY, SPEC, METRICS, MODEL)
@@ -21,42 +23,36 @@ RUN_FILES = (SUMMARY, SPEC, METRICS, MODEL)
 
 @dataclass(frozen=True)
 class RunInfo:
-    """One run folder and what its summary says; ``problem`` when it could not be read."""
+    """One run folder and its record; ``problem`` says what is wrong when it has none."""
 
     path: Path
-    summary: dict[str, Any]
+    record: RunRecord | None
     problem: str | None = None
 
     @property
     def name(self) -> str:
-        return str(self.summary.get("name") or self.path.name)
+        return self.record.name if self.record else self.path.name
 
     @property
     def started(self) -> datetime | None:
-        try:
-            return datetime.fromisoformat(self.summary["started"])
-        except (KeyError, TypeError, ValueError):
-            return None
+        return self.record.started_at() if self.record else None
 
     @property
     def status(self) -> str:
-        return self.problem or str(self.summary.get("status", "unknown"))
-
-    def get(self, key: str) -> Any:
-        return self.summary.get(key)
+        return self.problem or (self.record.status if self.record else "unknown")
 
     def to_dict(self) -> dict[str, Any]:
         """The row as ``mlpspec runs --json`` prints it."""
-        started = self.started
+        started, record = self.started, self.record
         return {
             "path": str(self.path),
             "name": self.name,
             "started": started.isoformat() if started else None,
-            "dataset": self.get("dataset"),
-            "epochs_run": self.get("epochs_run"),
-            "best_val_accuracy": self.get("best_val_accuracy"),
-            "test_accuracy": self.get("test_accuracy"),
-            "seconds": self.get("seconds"),
+            "dataset": record.dataset if record else None,
+            "epochs_run": record.epochs_run if record else None,
+            "best_val_accuracy": record.best_val_accuracy if record else None,
+            "test_accuracy": record.test_accuracy if record else None,
+            "seconds": record.seconds if record else None,
             "status": self.status,
         }
 
@@ -64,14 +60,11 @@ class RunInfo:
 def read_run(path: Path) -> RunInfo:
     """The run at ``path``; never raises for a damaged folder, it says what is wrong."""
     if not (path / SUMMARY).is_file():
-        return RunInfo(path, {}, "no summary (running or interrupted)")
+        return RunInfo(path, None, "no summary (killed before it started?)")
     try:
-        summary = RunDirectory(path).read_json(SUMMARY)
-    except MlpspecError:
-        return RunInfo(path, {}, "unreadable summary.json (not valid JSON)")
-    if not isinstance(summary, dict):
-        return RunInfo(path, {}, "unreadable summary.json (not a JSON object)")
-    return RunInfo(path, summary)
+        return RunInfo(path, RunDirectory(path).read_record())
+    except MlpspecError as exc:
+        return RunInfo(path, None, f"damaged: {exc}".replace(f"{path / SUMMARY}: ", ""))
 
 
 def find_runs(root: Path) -> list[RunInfo]:
@@ -91,11 +84,11 @@ SORT_KEYS: dict[str, tuple[Callable[[RunInfo], Any], bool]] = {
     # key: (value, whether the largest comes first)
     "date": (lambda r: r.started.timestamp() if r.started else None, True),
     "name": (lambda r: r.name.lower(), False),
-    "dataset": (lambda r: r.get("dataset"), False),
-    "epochs": (lambda r: r.get("epochs_run"), True),
-    "val": (lambda r: r.get("best_val_accuracy"), True),
-    "test": (lambda r: r.get("test_accuracy"), True),
-    "time": (lambda r: r.get("seconds"), False),
+    "dataset": (lambda r: r.record and r.record.dataset, False),
+    "epochs": (lambda r: r.record and r.record.epochs_run, True),
+    "val": (lambda r: r.record and r.record.best_val_accuracy, True),
+    "test": (lambda r: r.record and r.record.test_accuracy, True),
+    "time": (lambda r: r.record and r.record.seconds, False),
 }
 """What ``--sort`` accepts: dates newest first, accuracies and epochs largest first, names
 and datasets in alphabetical order, wall time shortest first."""
@@ -129,18 +122,18 @@ def table(runs: Sequence[RunInfo], root: Path) -> str:
 
 
 def _row(run: RunInfo, root: Path) -> tuple[str, ...]:
-    started = run.started
+    started, record = run.started, run.record
     folder = run.path.relative_to(root) if run.path.is_relative_to(root) else run.path
     return (
-        str(folder) if str(folder) != "." else run.path.name,
-        run.name,
+        printable(str(folder) if str(folder) != "." else run.path.name),
+        printable(run.name),
         started.astimezone().strftime("%Y-%m-%d %H:%M") if started else "-",
-        str(run.get("dataset") or "-"),
-        _text(run.get("epochs_run"), "{}"),
-        _text(run.get("best_val_accuracy"), "{:.2%}"),
-        _text(run.get("test_accuracy"), "{:.2%}"),
-        _text(run.get("seconds"), "{:.1f}s"),
-        run.status,
+        printable(record.dataset) if record and record.dataset else "-",
+        _text(record and record.epochs_run, "{}"),
+        _text(record and record.best_val_accuracy, "{:.2%}"),
+        _text(record and record.test_accuracy, "{:.2%}"),
+        _text(record and record.seconds, "{:.1f}s"),
+        printable(run.status),
     )
 
 

@@ -163,14 +163,17 @@ class Loss:
 class Optimizer(Protocol):
     """Updates parameters in place from their gradients, at the learning rate it is given.
 
+    The learning rate has one owner: the scheduler (``constant`` when a spec names none)
+    computes it from the optimizer's ``lr`` param for every step, and the trainer passes it
+    to ``step``. An optimizer never keeps a learning rate of its own: one that ignored the
+    ``lr`` it is given would silently ignore the schedule.
+
     ``step`` may overwrite the gradients (the next backward pass rewrites them), which saves
     a scratch array and a pass over memory per parameter. ``state`` returns every array the
     next steps depend on (momentum velocities), and ``load_state`` takes back what ``state``
     returned, also before the first step: a checkpoint holds them, so that a resumed run
     continues bit for bit.
     """
-
-    lr: float
 
     def step(self, parameters: list[Parameter], lr: float) -> None: ...
 
@@ -197,6 +200,24 @@ class Scheduler(Protocol):
     """
 
     def lr(self, epoch: int, step: int) -> float: ...
+
+
+class Metric(Protocol):
+    """A measure of predictions, accumulated over an evaluation's chunks.
+
+    An evaluation calls ``reset()``, then ``update`` once per chunk of rows with the loss's
+    class probabilities (``Loss.probabilities``, shape ``(rows, classes)``) and the integer
+    labels, then ``result()``: a finite Python float, the same however the rows were chunked.
+    ``greater_is_better`` says which way is better, for ``monitor`` and early stopping.
+    """
+
+    greater_is_better: bool
+
+    def reset(self) -> None: ...
+
+    def update(self, probabilities: Array, labels: Array) -> None: ...
+
+    def result(self) -> float: ...
 
 
 @dataclass

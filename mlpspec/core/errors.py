@@ -24,6 +24,8 @@ class Problem:
 
     location: str
     message: str
+    unknown: tuple[str, str] | None = None
+    """``(kind, name)`` when the problem is a component name no plugin registered."""
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}" if self.location else self.message
@@ -78,6 +80,19 @@ class DataError(MlpspecError):
 
 class TrainingError(MlpspecError):
     """A run that failed while training (for example a loss that became NaN)."""
+
+
+class Interrupted(MlpspecError):
+    """Training stopped on a signal (after writing a checkpoint, unless it was aborted).
+
+    The exit status is the shell's convention for death by that signal, 128 + its number
+    (130 for SIGINT, 143 for SIGTERM), so that scripts see an interruption, not a failure.
+    """
+
+    def __init__(self, signum: int, message: str) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(message)
 
 
 def close_matches(word: str, candidates: Iterable[str], limit: int = 3) -> list[str]:

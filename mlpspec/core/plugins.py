@@ -1,9 +1,17 @@
-"""Finding plugins and loading their components into a :class:`~mlpspec.core.registry.Registry`.
+"""Finding plugins and loading them: their components into a
+:class:`~mlpspec.core.registry.Registry`, themselves into the plugin manager it keeps.
 
-Plugins come from the ``mlpspec.plugins`` entry-point group (mlpspec's own built-ins included)
-and, during development, from ``--plugin MODULE``. Each plugin is loaded and asked for its
-components on its own, so one that fails to import, implements a hook that does not exist, or
-raises while registering is reported by name and skipped, while the others load as usual.
+Plugins come from the ``mlpspec.plugins`` entry-point group (mlpspec's own built-ins
+included, loaded first so that a third party cannot shadow them) and, during development,
+from ``--plugin MODULE``. Each plugin is loaded on its own: one that fails to import, raises
+anything (``SystemExit`` and ``KeyboardInterrupt`` included), implements a hook that does not
+exist, or registers a name that is taken, is reported by name and skipped, while the others
+load as usual. A real Ctrl-C still interrupts.
+
+Which plugins load: all installed ones, less those blocked (``-p no:NAME``,
+``$MLPSPEC_DISABLE_PLUGINS``); or, when ``$MLPSPEC_PLUGINS`` lists names (pytest's ``-p``
+with autoloading off), only those and the built-ins. Names in either list that match no
+plugin are reported, since a typo there would otherwise silently load or block nothing.
 """
 
 from __future__ import annotations
@@ -15,14 +23,16 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-import pluggy
-
 from mlpspec.core import hookspec
 from mlpspec.core.errors import PluginError
+from mlpspec.core.hooks import UserInterrupt, describe, user_interrupts
+from mlpspec.core.kinds import KIND_TABLE
 from mlpspec.core.registry import Component, PluginFailure, Provider, Registry, make_register
 
 ENTRY_POINT_GROUP = "mlpspec.plugins"
 DISABLE_ENV = "MLPSPEC_DISABLE_PLUGINS"
+ENABLE_ENV = "MLPSPEC_PLUGINS"
+BUILTIN_DISTRIBUTION = "mlpspec"
 
 
 @dataclass(frozen=True)
@@ -32,32 +42,19 @@ class PluginSource:
     provider: Provider
     load: Callable[[], Any]
 
-
-class PluginManager(pluggy.PluginManager):
-    """A pluggy manager for which every ``mlpspec_*`` callable is a hook implementation.
-
-    Taking unmarked functions too means a misspelled hook name is caught by
-    ``check_pending()`` instead of being silently never called.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(hookspec.PROJECT_NAME)
-        self.add_hookspecs(hookspec)
-
-    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
-        opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is None and name.startswith("mlpspec_") and callable(getattr(plugin, name)):
-            return {}
-        return opts
+    @property
+    def builtin(self) -> bool:
+        return self.provider.distribution == BUILTIN_DISTRIBUTION
 
 
 def discover(modules: Iterable[str] = ()) -> list[PluginSource]:
-    """Installed plugins (entry points), then local modules named with ``--plugin``."""
+    """Installed plugins (entry points; mlpspec's own first), then ``--plugin`` modules."""
     sources = []
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist
         provider = Provider(ep.name, dist.name if dist else "unknown", dist.version if dist else "")
         sources.append(PluginSource(provider, ep.load))
+    sources.sort(key=lambda source: (not source.builtin, source.provider.plugin))
     for module in modules:
         sources.append(
             PluginSource(Provider(module), lambda module=module: importlib.import_module(module))
@@ -65,61 +62,67 @@ def discover(modules: Iterable[str] = ()) -> list[PluginSource]:
     return sources
 
 
-def disabled_from_env() -> set[str]:
-    return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+def names_from_env(variable: str) -> set[str]:
+    return {name.strip() for name in os.environ.get(variable, "").split(",") if name.strip()}
 
 
 def load_registry(
     modules: Iterable[str] = (),
     disabled: Iterable[str] = (),
     sources: Iterable[PluginSource] | None = None,
+    enabled: Iterable[str] | None = None,
 ) -> Registry:
     """Load every plugin that is not disabled and collect its components.
 
-    A plugin that fails is recorded in ``registry.failures`` and skipped; two plugins claiming
-    one name raise :class:`PluginError`, naming both.
+    ``enabled`` (default: ``$MLPSPEC_PLUGINS``, when set) limits the third-party plugins to
+    those named; ``--plugin`` modules always load. A plugin that fails is recorded in
+    ``registry.failures`` and skipped; so is one that registers a name another plugin took.
     """
-    blocked = set(disabled) | disabled_from_env()
+    modules = list(modules)
+    blocked = set(disabled) | names_from_env(DISABLE_ENV)
+    allowed = set(enabled) if enabled is not None else names_from_env(ENABLE_ENV) or None
+    found = discover(modules) if sources is None else list(sources)
     registry = Registry()
-    manager = PluginManager()
-    for source in discover(modules) if sources is None else sources:
+    for source in found:
         name = source.provider.plugin
-        if name in blocked:
+        chosen = allowed is None or name in allowed or source.builtin or name in modules
+        if name in blocked or not chosen:
             registry.disabled.append(name)
             continue
         try:
-            components = _load_plugin(manager, source)
-        except Exception as exc:  # a plugin's failure must not take the others down
-            registry.failures.append(PluginFailure(name, _describe(exc)))
-            continue
-        registry.add_plugin(source.provider, components)
+            with user_interrupts():
+                _load_plugin(registry, source)
+        except UserInterrupt:
+            raise
+        except BaseException as exc:
+            registry.failures.append(PluginFailure(name, describe(exc)))
+    known = {source.provider.plugin for source in found}
+    for variable, names in ((DISABLE_ENV, blocked), (ENABLE_ENV, allowed or set())):
+        registry.unknown_names += [(variable, n) for n in sorted(names - known)]
     return registry
 
 
-def _load_plugin(manager: PluginManager, source: PluginSource) -> list[Component]:
-    name = source.provider.plugin
+def _load_plugin(registry: Registry, source: PluginSource) -> None:
+    """Import one plugin, collect its components, and keep it registered for run hooks."""
+    manager = registry.hooks.manager
     plugin = source.load()
     api = getattr(plugin, "MLPSPEC_HOOK_API", hookspec.HOOK_API_VERSION)
-    if api != hookspec.HOOK_API_VERSION:
+    if api not in hookspec.SUPPORTED_HOOK_APIS:
         raise PluginError(
-            f"it was built for mlpspec hook API {api}, this mlpspec has "
-            f"{hookspec.HOOK_API_VERSION}: install a version of it made for this mlpspec"
+            f"it was built for mlpspec hook API {api}, this mlpspec serves "
+            f"{', '.join(map(str, hookspec.SUPPORTED_HOOK_APIS))}: install a version of it "
+            "made for this mlpspec"
         )
-    manager.register(plugin, name=name)
+    manager.register(plugin, name=source.provider.plugin)
     try:
         manager.check_pending()
         components: list[Component] = []
-        for kind, hook_name in hookspec.KIND_HOOKS.items():
-            register = make_register(kind, source.provider, components)
-            for impl in getattr(manager.hook, hook_name).get_hookimpls():
+        for kind in KIND_TABLE:
+            register = make_register(kind.name, source.provider, components)
+            for impl in getattr(manager.hook, kind.hook).get_hookimpls():
                 if impl.plugin is plugin:
                     impl.function(**{arg: register for arg in impl.argnames})
-        return components
-    finally:
-        # The registry holds what we need; hooks are never called again.
+        registry.add_plugin(source.provider, components)
+    except BaseException:
         manager.unregister(plugin)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        raise

@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from mlpspec.core.errors import PluginError, UnknownComponentError
-from mlpspec.core.hookspec import KINDS
+from mlpspec.core.hooks import RunHooks
+from mlpspec.core.kinds import KINDS
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 
@@ -106,6 +107,10 @@ class Registry:
     plugins: list[Provider] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
+    unknown_names: list[tuple[str, str]] = field(default_factory=list)
+    """``(variable, name)``: plugins named to enable or disable that are not installed."""
+    hooks: RunHooks = field(default_factory=RunHooks)
+    """The plugin manager, alive for as long as the registry: run hooks are called on it."""
 
     def add_plugin(self, provider: Provider, components: list[Component]) -> None:
         """Add one plugin's components, all or none; a name taken already is an error."""
@@ -113,9 +118,9 @@ class Registry:
             taken = self._table[component.kind].get(component.name)
             if taken is not None:
                 raise PluginError(
-                    f"{component.kind} {component.name!r} is supplied by two plugins: "
-                    f"{taken.provider.describe()} and {provider.describe()}; uninstall one, or "
-                    f"block it with -p no:NAME or MLPSPEC_DISABLE_PLUGINS=NAME"
+                    f"{component.kind} {component.name!r} is supplied already by "
+                    f"{taken.provider.describe()}; uninstall one, or block one with "
+                    f"-p no:NAME or MLPSPEC_DISABLE_PLUGINS=NAME"
                 )
         seen: set[tuple[str, str]] = set()
         for component in components:

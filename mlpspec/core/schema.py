@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from mlpspec.core.hookspec import KINDS
+from mlpspec.core.kinds import KIND_TABLE
 from mlpspec.core.registry import Component, Registry
 from mlpspec.core.spec import COMPONENT_MARKER, Spec
 
@@ -37,7 +37,7 @@ def spec_schema(registry: Registry) -> dict[str, Any]:
         [(model, "validation") for model in models], ref_template=DEFS + "{model}"
     )
     defs: dict[str, Any] = schema["$defs"]
-    for kind in KINDS:
+    for kind in (kind.name for kind in KIND_TABLE if kind.in_spec):
         branches = [_branch(c, defs[_def_name(refs, c.params)]) for c in registry.components(kind)]
         defs[f"component.{kind}"] = _union(kind, registry, branches)
     root = defs.pop(_def_name(refs, Spec))

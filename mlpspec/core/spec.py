@@ -9,6 +9,8 @@ a built-in's do, with the same located messages.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import sys
@@ -23,6 +25,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     PrivateAttr,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -68,7 +71,7 @@ def _validate_ref(kind: str, value: Any, info: ValidationInfo) -> ComponentConfi
     try:
         component = registry.get(kind, name)
     except UnknownComponentError as exc:
-        raise _located(name_loc, name, str(exc)) from None
+        raise _located(name_loc, name, str(exc), {"kind": kind, "name": name}) from None
     try:
         checked = component.params.model_validate(params, context=info.context)
     except ValidationError as exc:
@@ -94,7 +97,7 @@ def _hinted(error: Any, kind: str, name: str, allowed: list[str]) -> InitErrorDe
             message += f"; {kind} {name!r} takes no parameters"
         kind_of_error = "unknown_key"
     return InitErrorDetails(
-        type=PydanticCustomError(kind_of_error, _escape(message)),
+        type=PydanticCustomError(kind_of_error, _escape(message), error.get("ctx")),
         loc=error["loc"],
         input=error.get("input"),
     )
@@ -110,8 +113,10 @@ def _escape(message: str) -> str:
     return message.replace("{", "{{").replace("}", "}}")
 
 
-def _located(loc: tuple[str, ...], value: Any, message: str) -> ValidationError:
-    error = PydanticCustomError("component", _escape(message))
+def _located(
+    loc: tuple[str, ...], value: Any, message: str, unknown: dict[str, str] | None = None
+) -> ValidationError:
+    error = PydanticCustomError("component", _escape(message), unknown)
     return ValidationError.from_exception_data(
         "component", [InitErrorDetails(type=error, loc=loc, input=value)]
     )
@@ -137,6 +142,16 @@ def component_ref(kind: str) -> Any:
     ]
 
 
+def validate_ref(registry: Registry, kind: str, ref: str | Mapping[str, Any]) -> ComponentConfig:
+    """Check a reference (``"tanh"`` or ``{"type": ..., **params}``) as a spec would."""
+    return TypeAdapter(component_ref(kind)).validate_python(ref, context={"registry": registry})
+
+
+def create(registry: Registry, kind: str, ref: str | Mapping[str, Any], *args: Any) -> Any:
+    """Validate a reference (``"tanh"`` or ``{"type": ..., **params}``) and build it."""
+    return registry.create(validate_ref(registry, kind, ref), *args)
+
+
 LayerRef = component_ref("layer")
 ActivationRef = component_ref("activation")
 InitializerRef = component_ref("initializer")
@@ -144,6 +159,7 @@ LossRef = component_ref("loss")
 OptimizerRef = component_ref("optimizer")
 SchedulerRef = component_ref("scheduler")
 DatasetRef = component_ref("dataset")
+MetricRef = component_ref("metric")
 
 
 class Section(BaseModel):
@@ -182,12 +198,20 @@ class TrainSection(Section):
     eval_every: int = Field(1, gt=0)
     early_stopping: bool = False
     patience: int = Field(1, gt=0)
-    """Evaluations in a row without a lower validation loss before early stopping stops."""
+    """Evaluations in a row without improvement of ``monitor`` before early stopping stops."""
     checkpoint_every: int | None = Field(None, gt=0)
     """Write a checkpoint every this many epochs (``mlpspec run --resume`` continues from the
     latest). Unset: only when training is interrupted."""
     keep_checkpoints: int = Field(2, gt=0)
     """How many of the latest checkpoints to keep; older ones are deleted."""
+    metrics: list[MetricRef] = Field(default_factory=lambda: ["accuracy"], validate_default=True)
+    """What each evaluation records besides the loss, as ``train_NAME`` and ``val_NAME``."""
+    monitor: str = "val_loss"
+    """The recorded value early stopping watches and whose best epoch it keeps:
+    ``val_loss``, ``train_loss``, or ``val_``/``train_`` and a metric's name."""
+    mode: Literal["min", "max"] | None = None
+    """Whether lower or higher ``monitor`` is better; unset: min for a loss, else what the
+    metric says of itself."""
 
     @model_validator(mode="after")
     def _length(self) -> TrainSection:
@@ -215,6 +239,11 @@ class Spec(Section):
     def source(self) -> str:
         """Where the spec was read from, for messages."""
         return self._source
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the resolved spec: equal for specs that build and train the same run."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec, every default filled in, ready to write as TOML."""
@@ -329,15 +358,36 @@ DEFAULT_VALIDATION = 0.1
 spec does not say how much."""
 
 
+def needs_validation(train: TrainSection) -> bool:
+    """Whether training needs held-out rows: early stopping on a validation value."""
+    return train.early_stopping and train.monitor.startswith("val_")
+
+
 def _cross_checks(spec: Spec) -> list[Problem]:
     """Rules that involve several sections."""
     problems = []
-    if spec.train.early_stopping and spec.data.validation == 0:
+    names = [metric.name for metric in spec.train.metrics]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            problems.append(
+                Problem(f"train.metrics[{index}]", f"metric {name!r} is named twice")
+            )
+    recorded = [f"{split}_{name}" for split in ("train", "val") for name in ("loss", *names)]
+    if spec.train.monitor not in recorded:
+        problems.append(
+            Problem(
+                "train.monitor",
+                f"{spec.train.monitor!r} is not recorded; choose one of {', '.join(recorded)} "
+                "(add a metric to train.metrics to monitor it)",
+            )
+        )
+    if needs_validation(spec.train) and spec.data.validation == 0:
         problems.append(
             Problem(
                 "train.early_stopping",
-                "early stopping needs a validation set, but data.validation is 0: hold out "
-                "some training examples (a count, or a fraction below 1)",
+                f"early stopping on {spec.train.monitor} needs a validation set, but "
+                "data.validation is 0: hold out some training examples (a count, or a "
+                "fraction below 1)",
             )
         )
     return problems
@@ -346,7 +396,7 @@ def _cross_checks(spec: Spec) -> list[Problem]:
 def _fill_defaults(spec: Spec) -> Spec:
     """Settle defaults that depend on other sections, so the resolved spec states them."""
     if spec.data.validation is None:
-        held = DEFAULT_VALIDATION if spec.train.early_stopping else 0
+        held = DEFAULT_VALIDATION if needs_validation(spec.train) else 0
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"validation": held})})
     return spec
 
@@ -374,7 +424,9 @@ def _problem(error: Mapping[str, Any]) -> Problem:
     message = message.removeprefix("Value error, ")
     if kind not in {"component", "missing_type", "component_ref", "value_error", "unknown_key"}:
         message = f"{message[0].lower()}{message[1:]} (got {_show(value)})"
-    return Problem(format_location(loc), message)
+    context = error.get("ctx") or {}
+    unknown = (context["kind"], context["name"]) if kind == "component" and context else None
+    return Problem(format_location(loc), message, unknown)
 
 
 def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:

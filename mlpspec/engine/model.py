@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mlpspec.core.components import Array, Layer, Loss, Parameter
+from mlpspec.core.components import Array, Layer, Loss, Metric, Parameter
 
 EVAL_CHUNK = 8192
 """Rows per forward pass when evaluating or predicting, to bound memory on large sets."""
@@ -61,9 +61,15 @@ class Model:
         self.backward(grad)
         return value + self.penalty()
 
-    def evaluate(self, x: Array, labels: Array) -> tuple[float, float]:
-        """The objective (loss with its reduction, plus penalties) and accuracy on a whole set."""
-        total, correct = 0.0, 0
+    def evaluate(
+        self, x: Array, labels: Array, metrics: Mapping[str, Metric] | None = None
+    ) -> dict[str, float]:
+        """The objective (``loss``: the loss with its reduction, plus penalties) and every
+        metric on a whole set, in chunks of :data:`EVAL_CHUNK` rows to bound memory."""
+        metrics = dict(metrics or {})
+        for metric in metrics.values():
+            metric.reset()
+        total = 0.0
         classes = len(self.classes)
         for start in range(0, len(x), EVAL_CHUNK):
             rows = x[start : start + EVAL_CHUNK]
@@ -73,9 +79,35 @@ class Model:
                 output, one_hot(truth, classes, self.dtype), grad=False
             )
             total += float(np.sum(values, dtype=np.float64))
-            correct += int(np.count_nonzero(np.argmax(output, axis=1) == truth))
+            if metrics:
+                probabilities = self.loss.probabilities(output)
+                for metric in metrics.values():
+                    metric.update(probabilities, truth)
         loss = total / len(x) if self.loss.reduction == "mean" else total
-        return loss + self.penalty(), correct / len(x)
+        return {"loss": loss + self.penalty()} | {
+            name: float(metric.result()) for name, metric in metrics.items()
+        }
+
+    def trace_nonfinite(self, x: Array, target: Array | None) -> str | None:
+        """Where the first NaN or infinity appears in a forward pass of ``x``: ``"data"``,
+        ``"layers[i]"`` (finite inputs and sane weights, non-finite outputs), ``"loss"``; or
+        ``None`` when the weights themselves are not finite or so large that products of them
+        overflow (training diverged: the learning rate, not a component, is to blame)."""
+        if not np.all(np.isfinite(x)):
+            return "data"
+        limit = np.sqrt(np.finfo(self.dtype).max)
+        for p in self.parameters:
+            if not np.all(np.isfinite(p.value)) or np.max(np.abs(p.value), initial=0) > limit:
+                return None
+        for index, layer in enumerate(self.layers):
+            x = layer.forward(x, training=True)
+            if not np.all(np.isfinite(x)):
+                return f"layers[{index}]"
+        if target is not None:
+            values, _ = self.loss.per_example(x, target, grad=False)
+            if not np.all(np.isfinite(values)):
+                return "loss"
+        return None
 
     def predict_proba(self, x: Array) -> Array:
         """Class probabilities (or the loss's scores) for each row of ``x``."""
@@ -104,8 +136,9 @@ class Model:
         """A copy of :meth:`state`, for restoring later (early stopping, faults)."""
         return {name: array.copy() for name, array in self.state().items()}
 
-    def load_state(self, state: dict[str, Array]) -> None:
-        """Copy saved arrays into the model's own, checking that names and shapes match."""
+    def check_state(self, state: Mapping[str, Array]) -> None:
+        """Raise ``ValueError`` unless ``state`` has exactly this model's arrays: the same
+        names, shapes and dtypes (a float64 state is not silently cast into a float32 model)."""
         own = self.state()
         if set(own) != set(state):
             missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
@@ -113,8 +146,16 @@ class Model:
                 f"saved state does not fit this model: missing {missing}, unexpected {extra}"
             )
         for name, array in own.items():
-            if array.shape != state[name].shape:
+            saved = np.asarray(state[name])
+            if saved.shape != array.shape:
                 raise ValueError(
-                    f"saved {name} has shape {state[name].shape}, the model has {array.shape}"
+                    f"saved {name} has shape {saved.shape}, the model has {array.shape}"
                 )
+            if saved.dtype != array.dtype:
+                raise ValueError(f"saved {name} is {saved.dtype}, the model is {array.dtype}")
+
+    def load_state(self, state: Mapping[str, Array]) -> None:
+        """Copy saved arrays into the model's own, after :meth:`check_state`."""
+        self.check_state(state)
+        for name, array in self.state().items():
             np.copyto(array, state[name])

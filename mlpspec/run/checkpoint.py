@@ -1,127 +1,69 @@
-"""Checkpoints: everything a training run's future depends on, in one ``.npz`` file.
+"""Checkpoints: a trainer's whole state (:meth:`Trainer.state_dict`) in one ``.npz`` file.
 
-A checkpoint is taken at an epoch boundary and holds the model's parameters and buffers, the
-optimizer's state (momentum velocities), a stateful scheduler's state, the state of every
-random generator (batch sampling and each layer's own stream), the loop's counters, early
-stopping's best weights and patience, the weights of the last good evaluation, and the
-history so far. Restoring all of it into a freshly built trainer makes the rest of the run
-identical, bit for bit, to a run that was never interrupted.
+Taken at an epoch boundary, a checkpoint holds the model's parameters and buffers, the
+optimizer's and a stateful scheduler's state, every random generator's state, the loop's
+counters and history, the last good weights and the callbacks' state (early stopping's best
+weights). Restoring it into a freshly built trainer makes the rest of the run identical, bit
+for bit, to a run that was never interrupted.
 
 The file loads with ``allow_pickle=False``: arrays are stored under prefixed names
-(``model/layers.0.weight``, ``optimizer/velocity.0``) and everything else as one JSON
-document in a ``uint8`` array named ``meta``. It is written atomically, like every file of
-a run.
+(``model/layers.0.weight``) and everything else as one JSON document in a ``uint8`` array
+named ``meta``, with the fingerprint of the resolved spec it was made for. What a checkpoint
+says is checked before anything is restored or written: one made for another spec, or
+malformed (counters beyond the plan, arrays of another shape or dtype, a generator state of
+another kind), is refused with the reason, and an older readable checkpoint is used instead.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlpspec.core.components import Array
 from mlpspec.core.errors import DataError
-from mlpspec.engine.training import Evaluation, History, LoopState, Trainer
+from mlpspec.engine.training import Trainer, TrainerState
 from mlpspec.run.rundir import load_arrays, save_arrays
 
-FORMAT = 1
+FORMAT = 2
 FOLDER = "checkpoints"
 _NAME = re.compile(r"epoch-(\d+)\.npz")
 
 
-def capture(trainer: Trainer) -> dict[str, Array]:
-    """The trainer's whole state as named arrays, ready for :func:`write`."""
-    state = trainer.state
-    arrays: dict[str, Array] = {}
-    sections: dict[str, Mapping[str, Array] | None] = {
-        "model": trainer.model.state(),
-        "optimizer": trainer.optimizer.state(),
-        "scheduler": _scheduler_state(trainer),
-        "last_good": state.last_good,
-        "best": state.best_state,
-    }
-    for section, values in sections.items():
-        arrays.update({f"{section}/{name}": np.asarray(a) for name, a in (values or {}).items()})
-    history = state.history
-    meta = {
-        "format": FORMAT,
-        "plan": asdict(history.plan),
-        "epochs_run": history.epochs_run,
-        "steps": history.steps,
-        "seconds": history.seconds,
-        "best_epoch": history.best_epoch,
-        "evaluations": [e.to_dict() for e in history.evaluations],
-        "best_loss": state.best_loss,
-        "worse": state.worse,
-        "has_best": state.best_state is not None,
-        "generators": {
-            "sampling": trainer.rng.bit_generator.state,
-            **{name: g.bit_generator.state for name, g in trainer.model.generators.items()},
-        },
-    }
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    return arrays
+class _Meta(BaseModel):
+    """The JSON part of a checkpoint, as :meth:`Trainer.state_dict` gives it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    format: Literal[2]
+    fingerprint: str | None
+    plan: dict[str, int]
+    epochs_run: int = Field(ge=1)
+    steps: int = Field(ge=1)
+    seconds: float = Field(ge=0, allow_inf_nan=False)
+    best_epoch: int | None
+    learning_rates: list[float]
+    evaluations: list[dict[str, int | float]]
+    generators: dict[str, dict[str, Any]]
+    callbacks: dict[str, dict[str, Any]]
 
 
-def restore(trainer: Trainer, arrays: Mapping[str, Array], source: Path) -> None:
-    """Put a checkpoint's state into a trainer built from the same spec and data."""
-    meta = json.loads(bytes(arrays["meta"]).decode())
-    sections: dict[str, dict[str, Array]] = {}
-    for key, array in arrays.items():
-        section, _, name = key.partition("/")
-        if name:
-            sections.setdefault(section, {})[name] = array
-    if meta.get("format") != FORMAT:
-        raise DataError(f"{source}: checkpoint format {meta.get('format')}, expected {FORMAT}")
-    history = History(trainer.plan)
-    if meta["plan"] != asdict(trainer.plan):
-        raise DataError(
-            f"{source}: the checkpoint was made for a plan of {meta['plan']}, but the data now "
-            f"gives {asdict(trainer.plan)}: has the dataset changed?"
-        )
-    generators = {"sampling": trainer.rng, **trainer.model.generators}
-    if set(meta["generators"]) != set(generators):
-        raise DataError(f"{source}: the checkpoint's random generators do not fit this model")
-    last_good = sections.get("last_good", {})
-    try:
-        trainer.model.load_state(last_good)  # only to check that its names and shapes fit
-        trainer.model.load_state(sections.get("model", {}))
-    except ValueError as exc:
-        raise DataError(f"{source}: {exc}") from None
-    trainer.optimizer.load_state(sections.get("optimizer", {}))
-    if hasattr(trainer.scheduler, "load_state"):
-        trainer.scheduler.load_state(sections.get("scheduler", {}))
-    for name, generator in generators.items():
-        generator.bit_generator.state = meta["generators"][name]
-    history.evaluations = [Evaluation(**e) for e in meta["evaluations"]]
-    history.epochs_run, history.steps = meta["epochs_run"], meta["steps"]
-    history.seconds, history.best_epoch = meta["seconds"], meta["best_epoch"]
-    trainer.state = LoopState(
-        history,
-        last_good,
-        best_loss=meta["best_loss"],
-        best_state=sections.get("best", {}) if meta["has_best"] else None,
-        worse=meta["worse"],
-    )
-
-
-def _scheduler_state(trainer: Trainer) -> Mapping[str, Array] | None:
-    state = getattr(trainer.scheduler, "state", None)
-    return state() if callable(state) else None
-
-
-def write(folder: Path, trainer: Trainer, keep: int) -> Path:
+def write(folder: Path, trainer: Trainer, fingerprint: str, keep: int) -> Path:
     """Write the trainer's checkpoint into ``folder/checkpoints``, keeping the latest ``keep``."""
-    path = folder / FOLDER / f"epoch-{trainer.state.history.epochs_run:04d}.npz"
-    save_arrays(path, capture(trainer))
+    state = trainer.state_dict()
+    meta = {"format": FORMAT, "fingerprint": fingerprint, **state.meta}
+    path = folder / FOLDER / f"epoch-{trainer.history.epochs_run:04d}.npz"
+    save_arrays(path, {**state.arrays, "meta": _encode(meta)})
     for old in find(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return path
+
+
+def _encode(meta: dict[str, Any]) -> np.ndarray:
+    return np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
 
 
 def find(folder: Path) -> list[Path]:
@@ -130,29 +72,86 @@ def find(folder: Path) -> list[Path]:
     return sorted(paths, key=lambda p: int(_NAME.fullmatch(p.name)[1]))
 
 
-def read(path: Path) -> dict[str, Array]:
-    """The arrays of a checkpoint file; a damaged file is a :class:`DataError` naming it."""
+def read(path: Path) -> TrainerState:
+    """A checkpoint file as a :class:`TrainerState`; a damaged or malformed one is a
+    :class:`DataError` naming it and saying what is wrong."""
     arrays = load_arrays(path, "checkpoint")
     try:
-        json.loads(bytes(arrays["meta"]).decode())
-    except Exception as exc:  # JSON and missing-key errors alike
-        raise DataError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
-        ) from None
-    return arrays
+        raw = json.loads(bytes(arrays.pop("meta")).decode())
+    except Exception as exc:  # a missing meta, bytes that are not JSON: all one damage
+        raise DataError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if isinstance(raw, dict) and raw.get("format") == 1:
+        raw, arrays = _from_format_1(raw, arrays)
+    try:
+        meta = _Meta.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "meta"
+        raise DataError(f"{path}: malformed checkpoint at {where}: {first['msg']}") from None
+    return TrainerState(arrays, meta.model_dump(exclude={"format", "fingerprint"}) | {
+        "fingerprint": meta.fingerprint
+    })
 
 
-def latest(folder: Path) -> tuple[Path, dict[str, Any]]:
-    """The newest readable checkpoint of a run folder (an unreadable one is passed over)."""
+def restore(trainer: Trainer, folder: Path, fingerprint: str) -> Path:
+    """Put the newest usable checkpoint of ``folder`` into ``trainer``; returns its path.
+
+    A checkpoint that cannot be read, was made for another spec, or does not fit the trainer
+    is passed over for the one before it; when none is usable, the reasons are the error.
+    """
     problems = []
     for path in reversed(find(folder)):
         try:
-            return path, read(path)
+            state = read(path)
+            made_for = state.meta.pop("fingerprint")
+            if made_for is not None and made_for != fingerprint:
+                raise DataError(
+                    f"{path}: made for another spec (its fingerprint {made_for[:12]}..., this "
+                    f"run's spec.toml {fingerprint[:12]}...): was spec.toml edited?"
+                )
+            try:
+                trainer.load_state_dict(state)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DataError(f"{path}: does not fit this run: {exc}") from None
+            return path
         except DataError as exc:
             problems.append(str(exc))
     if problems:
-        raise DataError("no readable checkpoint:\n  " + "\n  ".join(problems))
+        raise DataError("no usable checkpoint:\n  " + "\n  ".join(problems))
     raise DataError(
         f"{folder}: no checkpoint to resume from (one is written when a run is interrupted, "
         "and every train.checkpoint_every epochs)"
     )
+
+
+def _from_format_1(meta: dict[str, Any], arrays: dict[str, Any]) -> tuple[dict, dict]:
+    """mlpspec 0.1's checkpoint: early stopping's state was the loop's own, and evaluations
+    had fixed fields."""
+    arrays = {
+        (f"callbacks/early_stopping/{k}" if k.startswith("best/") else k): a
+        for k, a in arrays.items()
+    }
+    callbacks = {}
+    if meta.get("has_best") is not None:
+        callbacks["early_stopping"] = {
+            "best": meta.get("best_loss"),
+            "best_epoch": meta.get("best_epoch"),
+            "worse": meta.get("worse"),
+        }
+    evaluations = [
+        {k: v for k, v in e.items() if v is not None} for e in meta.get("evaluations", [])
+    ]
+    converted = {
+        "format": FORMAT,
+        "fingerprint": None,
+        "plan": meta.get("plan"),
+        "epochs_run": meta.get("epochs_run"),
+        "steps": meta.get("steps"),
+        "seconds": meta.get("seconds"),
+        "best_epoch": meta.get("best_epoch"),
+        "learning_rates": [],
+        "evaluations": evaluations,
+        "generators": meta.get("generators"),
+        "callbacks": callbacks,
+    }
+    return converted, arrays

@@ -2,9 +2,11 @@
 
 A signal only sets a flag: the training loop finishes the epoch it is in, writes a
 checkpoint and stops, so that nothing is half-updated and a resumed run continues exactly
-where this one left off. A second signal aborts at once (``KeyboardInterrupt``), for a user
-who will not wait. The previous handlers are restored on exit: library code called from
-Python must not leave its handlers behind.
+where this one left off. A second signal aborts at once (:class:`Aborted`, a
+``KeyboardInterrupt``), for a user who will not wait: the run is still recorded as
+interrupted, with the last good weights, and the exit status is that of the second signal.
+The previous handlers are restored on exit: library code called from Python must not leave
+its handlers behind.
 """
 
 from __future__ import annotations
@@ -16,9 +18,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from mlpspec.core.errors import MlpspecError
+from mlpspec.core.hooks import UserInterrupt
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Aborted(UserInterrupt):
+    """A second signal: stop now, without waiting for the epoch's end."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"{signal.Signals(signum).name} again: aborted at once")
 
 
 class StopRequest:
@@ -29,7 +39,7 @@ class StopRequest:
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:
-            raise KeyboardInterrupt
+            raise Aborted(signum)
         self.signum = signum
         print(
             f"\n{signal.Signals(signum).name}: stopping at the end of this epoch to write a "
@@ -56,16 +66,3 @@ def stop_on_signals() -> Iterator[StopRequest]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-class Interrupted(MlpspecError):
-    """Training stopped on a signal after writing a checkpoint.
-
-    The exit status is the shell's convention for death by that signal, 128 + its number
-    (130 for SIGINT, 143 for SIGTERM), so that scripts see an interruption, not a failure.
-    """
-
-    def __init__(self, signum: int, message: str) -> None:
-        self.signum = signum
-        self.exit_code = 128 + signum
-        super().__init__(message)

@@ -30,6 +30,8 @@ import numpy as np
 import tomli_w
 
 from mlpspec.core.errors import DataError
+from mlpspec.engine.training import Evaluation
+from mlpspec.run.record import RunRecord, load_record
 
 SPEC, METRICS, MODEL, COMPONENTS, SUMMARY, PREDICTIONS = (
     "spec.toml",
@@ -118,8 +120,8 @@ class RunDirectory:
             return json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise DataError(f"{path}: no such file; is {self.path} a run folder?") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: not valid JSON ({exc})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise DataError(f"{path}: not valid JSON ({exc!r:.80})") from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The evaluations written so far; a torn last line (a crash mid-append) is left out."""
@@ -132,9 +134,27 @@ class RunDirectory:
         for number, line in enumerate(lines[:-1], start=1):  # lines[-1] is unterminated
             try:
                 records.append(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DataError(f"{path}, line {number}: not valid JSON ({exc})") from None
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+                raise DataError(f"{path}, line {number}: not valid JSON ({exc!r:.80})") from None
         return records
+
+    def write_record(self, record: RunRecord) -> None:
+        atomic_write(self.path / SUMMARY, record.to_json().encode())
+
+    def read_record(self) -> RunRecord:
+        return load_record(self.path / SUMMARY)
+
+    def read_evaluations(self) -> list[Evaluation]:
+        """``metrics.jsonl`` as evaluations; a line that is not one is an error naming it."""
+        evaluations = []
+        for number, line in enumerate(self.read_metrics(), start=1):
+            try:
+                evaluations.append(Evaluation.from_dict(line))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise DataError(
+                    f"{self.path / METRICS}, line {number}: not an evaluation"
+                ) from None
+        return evaluations
 
     def read_weights(self) -> dict[str, np.ndarray]:
         return self.read_arrays(MODEL)

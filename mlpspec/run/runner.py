@@ -1,39 +1,52 @@
-"""A whole run, as ``mlpspec run`` does it and as Python code can: data, build, train,
-test, save. And a saved run, loaded back."""
+"""A whole run, as ``mlpspec run`` does it and as Python code can: data, build, train, test,
+save; and an interrupted run, resumed.
+
+The life of a run: the spec's components are built (:class:`~mlpspec.run.builder.Builder`),
+the run folder is created and locked, the record written as ``running``, and the run hooks
+told (``mlpspec_run_start``). The Trainer trains with the run's callbacks (metrics file,
+checkpoints, signals, early stopping, run hooks, and whatever the caller adds, such as the
+progress display); then the model is tested, and the weights, predictions and record saved.
+
+Whatever ends a run once its folder exists, the folder says so: ``completed``;
+``interrupted`` (a signal: a checkpoint to resume from, or, for a second signal, the last
+good weights); or ``failed``, with the reason, the component to blame and its package when a
+component's code raised, and the weights of the last good evaluation. No run is left
+``running`` by anything but the process being killed outright.
+"""
 
 from __future__ import annotations
 
-import platform
 import signal
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from filelock import FileLock, Timeout
 
-from mlpspec._version import __version__
-from mlpspec.core.errors import DataError, MlpspecError, Problem, SpecError
-from mlpspec.core.plugins import load_registry
-from mlpspec.core.registry import ComponentConfig, Registry
-from mlpspec.core.spec import Spec, read_toml, validate_spec
-from mlpspec.data import DataContext, Splits, prepare, preprocess_rows
-from mlpspec.data.dataset import env_data_dirs
+from mlpspec.core.errors import Interrupted, MlpspecError, UsageError
+from mlpspec.core.hooks import describe
+from mlpspec.core.registry import Registry
+from mlpspec.core.spec import Spec
+from mlpspec.data import Dataset, Splits
+from mlpspec.engine.callbacks import EarlyStopping
 from mlpspec.engine.model import Model
-from mlpspec.engine.training import History, Plan, Reporter, Trainer
+from mlpspec.engine.training import Callback, History, NumericalFault, Trainer
 from mlpspec.run import checkpoint
-from mlpspec.run.builder import (
-    SAMPLING_STREAM,
-    build_model,
-    build_optimizer,
-    build_scheduler,
-    rng_for,
-)
-from mlpspec.run.interrupt import Interrupted, stop_on_signals
+from mlpspec.run.builder import SAMPLING_STREAM, Builder, load_data, rng_for, spec_dir
+from mlpspec.run.callbacks import Checkpoints, MetricsFile, RunHookEvents, StopOnSignal
+from mlpspec.run.interrupt import Aborted, stop_on_signals
 from mlpspec.run.predictions import prediction_arrays
-from mlpspec.run.rundir import COMPONENTS, PREDICTIONS, SPEC, SUMMARY, RunDirectory, new_run_dir
+from mlpspec.run.record import Culprit, Examples, RunContext, RunFacts, RunRecord, load_record
+from mlpspec.run.rundir import COMPONENTS, PREDICTIONS, SUMMARY, RunDirectory, new_run_dir
+from mlpspec.run.saved import provenance, read_run_spec
+
+LOCK = ".lock"
+
+
+class RunFailed(MlpspecError):
+    """A run that failed in training or testing; its folder records why (exit status 1)."""
 
 
 @dataclass
@@ -43,80 +56,18 @@ class RunResult:
     spec: Spec
     model: Model
     history: History
-    test_loss: float | None
-    test_accuracy: float | None
+    record: RunRecord
     run_dir: Path | None
     seconds: float
+    splits: Splits = field(repr=False)
 
+    @property
+    def test_loss(self) -> float | None:
+        return self.record.test_loss
 
-def load_data(
-    spec: Spec,
-    registry: Registry,
-    data_dirs: Sequence[Path] = (),
-    progress: bool = False,
-    base_dir: Path | None = None,
-) -> Splits:
-    """The spec's dataset, preprocessed and split, in the model's dtype.
-
-    Folders are searched in order: the spec's ``data_dir`` (relative to ``base_dir``, by
-    default the spec's folder), ``data_dirs`` (``--data-dir``), ``$MLPSPEC_DATA_DIR``, the
-    cache, system folders.
-    """
-    base = base_dir or spec_dir(spec)
-    explicit = [base / spec.data.data_dir] if spec.data.data_dir else []
-    ctx = DataContext(
-        data_dirs=[*explicit, *data_dirs, *env_data_dirs()],
-        download=spec.data.download,
-        progress=progress,
-        base_dir=base,
-    )
-    dataset = registry.create(spec.data.dataset, ctx)
-    return prepare(
-        dataset,
-        preprocess=spec.data.preprocess,
-        validation=spec.data.validation,
-        dtype=np.dtype(spec.model.dtype),
-    )
-
-
-def spec_dir(spec: Spec) -> Path:
-    """The folder a spec's relative paths start from: its own, or the current one."""
-    return Path(spec.source).parent.resolve() if Path(spec.source).is_file() else Path.cwd()
-
-
-def original_spec_dir(summary: dict[str, Any]) -> Path | None:
-    """The folder a saved run's spec came from, where its relative data paths start."""
-    return Path(summary["spec_dir"]) if summary.get("spec_dir") else None
-
-
-def provenance(spec: Spec, registry: Registry) -> list[dict[str, Any]]:
-    """Which plugin and package supplied each component the spec names."""
-    records = []
-    for config in iter_components(spec):
-        provider = registry.get(config.kind, config.name).provider
-        record = {
-            "kind": config.kind,
-            "name": config.name,
-            "plugin": provider.plugin,
-            "distribution": provider.distribution,
-            "version": provider.version,
-        }
-        if record not in records:
-            records.append(record)
-    return records
-
-
-def iter_components(node: Any):
-    """Every component reference in a spec or a component's params, depth first."""
-    if isinstance(node, ComponentConfig):
-        yield node
-        node = node.params
-    if isinstance(node, (list, tuple)):
-        for item in node:
-            yield from iter_components(item)
-    elif hasattr(type(node), "model_fields"):
-        for name in type(node).model_fields:
-            yield from iter_components(getattr(node, name))
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.record.test_accuracy
 
 
 def run(
@@ -125,46 +76,34 @@ def run(
     *,
     data_dirs: Sequence[Path] = (),
     out_dir: Path | None = Path("runs"),
-    reporter: Reporter | None = None,
+    callbacks: Sequence[Callback] = (),
+    observers: Sequence[tuple[str, object]] = (),
+    labels: Mapping[str, str] | None = None,
+    dataset: Dataset | None = None,
 ) -> RunResult:
     """Train the spec's model and test it; save everything under ``out_dir`` unless None.
 
-    A run that fails in training still leaves its spec, its metrics so far, the weights of
-    its last good evaluation and a summary saying what went wrong. One stopped by SIGINT or
-    SIGTERM leaves a checkpoint that :func:`resume` continues from.
+    ``callbacks`` take part in training (a progress display); ``observers`` are
+    ``(name, object)`` plugins implementing run hooks for this run only (a tracker, a
+    pruner); ``labels`` are passed to the run hooks (a sweep's trial number); ``dataset``
+    replaces the spec's ``[data] dataset`` with arrays already in memory.
     """
     started = time.perf_counter()
-    splits, trainer = _prepare(spec, registry, data_dirs, reporter)
-    folder = None
-    if out_dir is not None:
-        folder = RunDirectory(new_run_dir(Path(out_dir), spec.model.name))
-        folder.write_spec(spec.to_dict())
-        folder.write_json(COMPONENTS, provenance(spec, registry))
-    summary: dict[str, Any] = {
-        "name": spec.model.name,
-        "spec": spec.source,
-        "spec_dir": str(spec_dir(spec)),
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dataset": spec.data.dataset.name,
-        "features": splits.features,
-        "classes": splits.classes,
-        "image_shape": splits.image_shape,
-        "preprocessing": splits.preprocessing,
-        "examples": {
-            "train": len(splits.x_train),
-            "validation": 0 if splits.x_val is None else len(splits.x_val),
-            "test": 0 if splits.x_test is None else len(splits.x_test),
-        },
-        "mlpspec": __version__,
-        "machine": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "platform": platform.platform(),
-        },
-    }
-    if folder is not None:  # a run killed outright is still recognisable, and resumable
-        folder.write_json(SUMMARY, summary | {"status": "running"})
-    return _train(spec, splits, trainer, folder, summary, started)
+    builder = Builder(spec, registry)
+    splits = load_data(
+        spec, registry, data_dirs, progress=bool(callbacks), builder=builder, dataset=dataset
+    )
+    trainer = _trainer(builder, splits)
+    record = RunRecord.starting(spec, _facts(spec, splits))
+    if out_dir is None:
+        return _Run(spec, registry, builder, trainer, record, None, started).go(
+            callbacks, observers, labels, resumed=False
+        )
+    folder = RunDirectory(new_run_dir(Path(out_dir), spec.model.name))
+    with _locked(folder):
+        return _Run(spec, registry, builder, trainer, record, folder, started).go(
+            callbacks, observers, labels, resumed=False
+        )
 
 
 def resume(
@@ -172,273 +111,280 @@ def resume(
     registry: Registry,
     *,
     data_dirs: Sequence[Path] = (),
-    reporter: Reporter | None = None,
+    callbacks: Sequence[Callback] = (),
+    observers: Sequence[tuple[str, object]] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """Continue an interrupted run from its latest checkpoint, in its own folder.
+    """Continue an interrupted run from its latest usable checkpoint, in its own folder.
 
     The run's resolved ``spec.toml`` is rebuilt (not the spec file it started from, which may
-    have changed since), the checkpoint restored, and ``metrics.jsonl`` rewritten to the
-    checkpoint's history before training goes on: the run ends with the weights, metrics and
-    summary an uninterrupted run would have had.
+    have changed since), the checkpoint checked against it and restored, and
+    ``metrics.jsonl`` rewritten to the checkpoint's history before training goes on: the run
+    ends with the weights, metrics and record an uninterrupted run would have had. Nothing in
+    the folder is written before the checkpoint was found usable.
     """
     started = time.perf_counter()
     folder = RunDirectory(Path(path))
-    summary = folder.read_json(SUMMARY)
-    if summary.get("status") == "completed":
-        raise SpecError(str(folder.path), [Problem("", "this run is complete: nothing to resume")])
-    spec = read_run_spec(folder, registry)
-    checkpoint_path, arrays = checkpoint.latest(folder.path)
-    splits, trainer = _prepare(spec, registry, data_dirs, reporter, original_spec_dir(summary))
-    checkpoint.restore(trainer, arrays, checkpoint_path)
-    folder.write_metrics([e.to_dict() for e in trainer.state.history.evaluations])
-    resumed = [*summary.get("resumed_at_epoch", []), trainer.state.history.epochs_run]
-    summary = {key: summary[key] for key in RUN_FACTS if key in summary}
-    summary["resumed_at_epoch"] = resumed
-    return _train(spec, splits, trainer, folder, summary, started)
-
-
-RUN_FACTS = (
-    "name",
-    "spec",
-    "spec_dir",
-    "preprocessing",
-    "started",
-    "dataset",
-    "features",
-    "classes",
-    "image_shape",
-    "examples",
-    "mlpspec",
-    "machine",
-)
-"""The summary's facts about a run that hold from its start, kept when it is resumed."""
-
-
-def _prepare(
-    spec: Spec,
-    registry: Registry,
-    data_dirs: Sequence[Path],
-    reporter: Reporter | None,
-    base_dir: Path | None = None,
-) -> tuple[Splits, Trainer]:
-    """The data, and a trainer with the model, optimizer and scheduler the spec describes.
-
-    ``base_dir`` is the folder the spec's relative data paths start from (for a resumed run,
-    the original spec's folder, not the run folder's copy).
-    """
-    splits = load_data(spec, registry, data_dirs, progress=reporter is not None, base_dir=base_dir)
-    model = build_model(
-        spec, registry, splits.features, splits.classes, examples=len(splits.x_train)
-    )
-    optimizer = build_optimizer(spec, registry)
-    plan = Plan.of(spec.train, len(splits.x_train))
-    scheduler = build_scheduler(spec, registry, optimizer, plan.epochs, plan.steps_per_epoch)
-    trainer = Trainer(
-        model,
-        optimizer,
-        scheduler,
-        splits,
-        spec.train,
-        rng_for(spec.model.seed, SAMPLING_STREAM),
-        reporter,
-    )
-    return splits, trainer
-
-
-def _train(
-    spec: Spec,
-    splits: Splits,
-    trainer: Trainer,
-    folder: RunDirectory | None,
-    summary: dict[str, Any],
-    started: float,
-) -> RunResult:
-    """Train, test, and leave the outcome in ``folder``: completed, failed or interrupted.
-
-    SIGINT and SIGTERM are caught until the outcome is saved: during training they stop it at
-    the next epoch boundary with a checkpoint; once training is over, the run completes.
-    """
-    with stop_on_signals() as stop:
-        trainer.stop = stop
-        model = trainer.model
-        if folder is not None:
-            trainer.reporter = _Saving(trainer.reporter, folder)
-            trainer.checkpoint = lambda t: checkpoint.write(
-                folder.path, t, spec.train.keep_checkpoints
-            )
-        try:
-            history = trainer.fit()
-        except Interrupted as exc:
-            if folder is None:
-                raise Interrupted(exc.signum, f"{exc}; nothing was saved (--no-save)") from None
-            folder.write_weights(model.state())
-            summary |= _outcome(trainer.state.history, started) | {
-                "status": "interrupted",
-                "signal": signal.Signals(exc.signum).name,
-            }
-            folder.write_json(SUMMARY, summary)
-            raise Interrupted(
-                exc.signum, f"{exc}; resume with: mlpspec run --resume {folder.path}"
-            ) from None
-        except MlpspecError as exc:
-            if folder is not None:
-                folder.write_weights(model.state())
-                summary |= {
-                    "status": "failed",
-                    "error": str(exc),
-                    "seconds": round(time.perf_counter() - started, 3),
-                }
-                folder.write_json(SUMMARY, summary)
-            raise
-        test_loss = test_accuracy = None
-        if splits.x_test is not None:
-            test_loss, test_accuracy = model.evaluate(splits.x_test, splits.y_test)
-        seconds = time.perf_counter() - started
-        if folder is not None:
-            folder.write_weights(model.state())
-            if splits.x_test is not None:
-                folder.write_arrays(
-                    PREDICTIONS,
-                    prediction_arrays(model, splits.x_test, splits.y_test, splits.image_shape),
-                )
-            last = history.evaluations[-1]
-            best_val = max(
-                (e.val_accuracy for e in history.evaluations if e.val_accuracy is not None),
-                default=None,
-            )
-            summary |= {
-                "status": "completed",
-                "epochs_run": history.epochs_run,
-                "steps": history.steps,
-                "stopped_early": history.stopped_early,
-                "best_epoch": history.best_epoch,
-                "train_loss": last.train_loss,
-                "train_accuracy": last.train_accuracy,
-                "val_loss": last.val_loss,
-                "val_accuracy": last.val_accuracy,
-                "best_val_accuracy": best_val,
-                "test_loss": test_loss,
-                "test_accuracy": test_accuracy,
-                "train_seconds": round(history.seconds, 3),
-                "seconds": round(seconds, 3),
-            }
-            folder.write_json(SUMMARY, summary)
-        return RunResult(
-            spec,
-            model,
-            history,
-            test_loss,
-            test_accuracy,
-            None if folder is None else folder.path,
-            seconds,
+    with _locked(folder):
+        previous = load_record(folder.path / SUMMARY)
+        if previous.status == "completed":
+            raise UsageError(f"{folder.path}: this run is complete: nothing to resume")
+        spec = read_run_spec(folder, registry)
+        base_dir = Path(previous.spec_dir) if previous.spec_dir else None
+        builder = Builder(spec, registry)
+        splits = load_data(
+            spec, registry, data_dirs, bool(callbacks), base_dir=base_dir, builder=builder
+        )
+        trainer = _trainer(builder, splits)
+        checkpoint.restore(trainer, folder.path, spec.fingerprint())
+        folder.write_metrics([e.to_dict() for e in trainer.history.evaluations])
+        record = previous.resumed(trainer.history.epochs_run)
+        return _Run(spec, registry, builder, trainer, record, folder, started).go(
+            callbacks, observers, labels, resumed=True
         )
 
 
-def _outcome(history: History, started: float) -> dict[str, Any]:
-    return {
-        "epochs_run": history.epochs_run,
-        "steps": history.steps,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+def _trainer(builder: Builder, splits: Splits) -> Trainer:
+    spec = builder.spec
+    model = builder.model(splits.features, splits.classes, examples=len(splits.x_train))
+    plan = builder.plan(len(splits.x_train))
+    metrics = builder.metrics()
+    trainer = Trainer(
+        model,
+        builder.optimizer(),
+        builder.scheduler(plan),
+        splits,
+        plan,
+        rng_for(spec.model.seed, SAMPLING_STREAM),
+        loop=builder.loop(),
+        metrics=metrics,
+    )
+    if spec.train.early_stopping:
+        trainer.callbacks.append(
+            EarlyStopping(spec.train.monitor, builder.monitor_mode(metrics), spec.train.patience)
+        )
+    return trainer
 
 
-class _Saving:
-    """Wraps a reporter so that each evaluation is also appended to metrics.jsonl."""
+def _facts(spec: Spec, splits: Splits) -> RunFacts:
+    return RunFacts(
+        spec_dir=spec_dir(spec),
+        features=splits.features,
+        classes=[str(c) for c in splits.classes],
+        image_shape=splits.image_shape,
+        preprocessing=splits.preprocessing,
+        examples=Examples(
+            train=len(splits.x_train),
+            validation=0 if splits.x_val is None else len(splits.x_val),
+            test=0 if splits.x_test is None else len(splits.x_test),
+        ),
+    )
 
-    def __init__(self, inner: Reporter, folder: RunDirectory) -> None:
-        self.inner, self.folder = inner, folder
 
-    def start(self, plan: Plan) -> None:
-        self.inner.start(plan)
-
-    def epoch_progress(self, epoch: int, done: int, total: int) -> None:
-        self.inner.epoch_progress(epoch, done, total)
-
-    def evaluation(self, evaluation, plan: Plan) -> None:
-        self.folder.append_metrics(evaluation.to_dict())
-        self.inner.evaluation(evaluation, plan)
-
-    def end(self, history: History) -> None:
-        self.inner.end(history)
+@contextmanager
+def _locked(folder: RunDirectory) -> Iterator[None]:
+    """One writer per run folder: a second process (two ``--resume`` at once) is refused."""
+    lock = FileLock(folder.path / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UsageError(
+            f"{folder.path}: another mlpspec process is using this run folder; wait for it "
+            "to end (or stop it) and try again"
+        ) from None
+    except OSError as exc:
+        raise MlpspecError(f"{folder.path}: cannot lock the run folder ({exc})") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass
-class LoadedRun:
-    """A saved run: its spec, its summary, and its model with the saved weights.
+class _Run:
+    """One run's training, from the start hooks to its saved outcome."""
 
-    ``predict`` and ``predict_proba`` take rows as the network sees them (preprocessed, as
-    :meth:`data` returns them); :meth:`preprocess` turns raw rows (pixel values, the
-    dataset's own units) into those, with the statistics the run saved.
-    """
-
-    path: Path
     spec: Spec
-    summary: dict[str, Any]
-    model: Model
     registry: Registry
+    builder: Builder
+    trainer: Trainer
+    record: RunRecord
+    folder: RunDirectory | None
+    started: float
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict(x)
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(x)
-
-    def preprocess(self, raw: np.ndarray) -> np.ndarray:
-        """Raw rows (or images), scaled as the run's training data was."""
-        stats = self.summary.get("preprocessing")
-        if stats is None:
-            raise DataError(
-                f"{self.path}: the run did not save its preprocessing statistics "
-                "(made by an older mlpspec); run it again"
-            )
-        return preprocess_rows(np.asarray(raw), stats, self.model.dtype)
-
-    def data(self, data_dirs: Sequence[Path] = ()) -> Splits:
-        """The run's dataset, read and split as the run did (relative paths start from the
-        original spec's folder)."""
-        return load_data(
-            self.spec, self.registry, data_dirs, base_dir=original_spec_dir(self.summary)
+    def go(
+        self,
+        callbacks: Sequence[Callback],
+        observers: Sequence[tuple[str, object]],
+        labels: Mapping[str, str] | None,
+        *,
+        resumed: bool,
+    ) -> RunResult:
+        context = RunContext(self.spec, self.path, self.record, resumed, dict(labels or {}))
+        hooks = self.registry.hooks
+        with hooks.scoped(observers), stop_on_signals() as request:
+            trainer, folder = self.trainer, self.folder
+            own: list[Callback] = [StopOnSignal(request)]
+            if folder is not None:
+                own.append(MetricsFile(folder))
+                train = self.spec.train
+                own.append(
+                    Checkpoints(
+                        folder.path,
+                        self.spec.fingerprint(),
+                        train.checkpoint_every,
+                        train.keep_checkpoints,
+                    )
+                )
+            trainer.callbacks[:0] = own
+            trainer.callbacks += [*callbacks, RunHookEvents(hooks, context)]
+            try:
+                if folder is not None and not resumed:
+                    folder.write_spec(self.spec.to_dict())
+                    folder.write_json(COMPONENTS, provenance(self.spec, self.registry))
+                self._save_record()
+                self._warn(hooks.call("mlpspec_run_start", run=context))
+                self._save_record()  # with what the start hooks noted (a tracker's run id)
+                history = trainer.fit()
+                self._test_and_save(history)
+            except BaseException as error:
+                self._end_badly(error, context)
+                raise self._reported(error) from (
+                    None if isinstance(error, MlpspecError) else error
+                )
+            self._warn(hooks.call("mlpspec_run_end", run=context, record=self.record))
+            self._save_record()
+        return RunResult(
+            self.spec,
+            trainer.model,
+            trainer.history,
+            self.record,
+            self.path,
+            time.perf_counter() - self.started,
+            trainer.splits,
         )
 
+    @property
+    def path(self) -> Path | None:
+        return None if self.folder is None else self.folder.path
 
-def load_run(path: str | Path, registry: Registry | None = None) -> LoadedRun:
-    """Load a run folder, with the installed plugins unless ``registry`` is given; a
-    component whose plugin is missing names the package to install."""
-    registry = registry or load_registry()
-    folder = RunDirectory(Path(path))
-    summary = folder.read_json(SUMMARY)
-    spec = read_run_spec(folder, registry)
-    model = build_model(spec, registry, int(summary["features"]), summary["classes"])
-    try:
-        model.load_state(folder.read_weights())
-    except ValueError as exc:
-        raise MlpspecError(f"{folder.path}: {exc}") from None
-    return LoadedRun(folder.path, spec, summary, model, registry)
+    def _test_and_save(self, history: History) -> None:
+        trainer, splits, record = self.trainer, self.trainer.splits, self.record
+        test = {}
+        if splits.x_test is not None and len(splits.x_test):
+            test = trainer.model.evaluate(splits.x_test, splits.y_test, trainer.metrics)
+        self._outcome(history)
+        record.test = test
+        record.status = "completed"
+        if self.folder is not None:
+            self.folder.write_weights(trainer.model.state())
+            if test:
+                self.folder.write_arrays(
+                    PREDICTIONS,
+                    prediction_arrays(
+                        trainer.model, splits.x_test, splits.y_test, splits.image_shape
+                    ),
+                )
+
+    def _outcome(self, history: History) -> None:
+        """What the history says, into the record."""
+        record = self.record
+        record.epochs_run, record.steps = history.epochs_run, history.steps
+        record.stop_reason, record.best_epoch = history.stop_reason, history.best_epoch
+        record.schedule = list(history.learning_rates)
+        record.train_seconds = round(history.seconds, 3)
+        record.seconds = round(time.perf_counter() - self.started, 3)
+        if history.evaluations:
+            last = history.evaluations[-1]
+            record.train, record.val = dict(last.train), dict(last.val or {})
+            record.best_val = _best(history, self.trainer.metrics)
+
+    def _end_badly(self, error: BaseException, context: RunContext) -> None:
+        """Record an interruption or a failure, with the weights worth keeping."""
+        record, trainer = self.record, self.trainer
+        self._outcome(trainer.history)
+        if isinstance(error, (Interrupted, Aborted)):
+            record.status = "interrupted"
+            record.signal = signal.Signals(error.signum).name
+        else:
+            record.status = "failed"
+            record.error = _one_line(error)
+            record.culprit = self._culprit(error)
+        if self.folder is not None:
+            # a clean stop checkpointed the current weights; anything else keeps the last good
+            weights = trainer.model.state() if isinstance(error, Interrupted) else None
+            try:
+                self.folder.write_weights(weights or trainer.last_good)
+            except OSError as exc:
+                record.warnings.append(f"the weights could not be saved: {describe(exc)}")
+        hooks = self.registry.hooks
+        if record.status == "failed":
+            self._warn(hooks.call("mlpspec_run_failure", run=context, error=error, record=record))
+        self._warn(hooks.call("mlpspec_run_end", run=context, record=record))
+        try:
+            self._save_record()
+        except OSError as exc:
+            record.warnings.append(f"the record could not be saved: {describe(exc)}")
+
+    def _culprit(self, error: BaseException) -> Culprit | None:
+        place = error.source if isinstance(error, NumericalFault) else None
+        placed = self.builder.culprit(error, place)
+        if placed is None:
+            return None
+        return Culprit(
+            place=placed.place,
+            kind=placed.config.kind,
+            name=placed.config.name,
+            package=placed.provider.describe(),
+        )
+
+    def _reported(self, error: BaseException) -> BaseException:
+        """The error the caller sees: one line naming what to do or whom to blame."""
+        record, where = self.record, self.path
+        if isinstance(error, Aborted):
+            saved = f"; recorded as interrupted in {where}" if where else ""
+            return Interrupted(error.signum, f"{error}{saved}")
+        if isinstance(error, Interrupted):
+            if where is None:
+                return Interrupted(error.signum, f"{error}; nothing was saved (--no-save)")
+            return Interrupted(error.signum, f"{error}; resume with: mlpspec run --resume {where}")
+        message = record.error or describe(error)
+        if record.culprit is not None and record.culprit.place not in message:
+            message = f"{record.culprit.describe()} raised {message}"
+        if isinstance(error, NumericalFault) and record.culprit is not None:
+            nested = self.builder.nested(record.culprit.place)
+            if nested:
+                message += f" (inside it: {', '.join(p.describe() for p in nested)})"
+        if where is not None:
+            message += f"; the run is saved as failed in {where}"
+            evaluations = self.trainer.history.evaluations
+            if evaluations:
+                message += f", with the weights of epoch {evaluations[-1].epoch}"
+        if isinstance(error, MlpspecError):  # its type says what failed: keep it, say more
+            error.args = (message,)
+            return error
+        return RunFailed(message)
+
+    def _save_record(self) -> None:
+        if self.folder is not None:
+            self.folder.write_record(self.record)
+
+    def _warn(self, failures: list[str]) -> None:
+        self.record.warnings += [f for f in failures if f not in self.record.warnings]
 
 
-def read_run_spec(folder: RunDirectory, registry: Registry) -> Spec:
-    """The resolved spec a run folder holds."""
-    try:
-        return validate_spec(read_toml(folder.path / SPEC), registry, str(folder.path / SPEC))
-    except SpecError as exc:
-        raise _explain_missing(exc, folder) from None
+def _one_line(error: BaseException) -> str:
+    text = str(error) if isinstance(error, MlpspecError) else describe(error)
+    return " ".join(text.split())
 
 
-def _explain_missing(error: SpecError, folder: RunDirectory) -> SpecError:
-    """Add, to each unknown component, the package that supplied it when the run was made."""
-    try:
-        records = folder.read_json(COMPONENTS)
-    except MlpspecError:
-        return error
-    notes = []
-    for record in records:
-        if record.get("distribution") and any(
-            f"unknown {record['kind']} {record['name']!r}" in p.message for p in error.problems
-        ):
-            notes.append(
-                f"{record['kind']} {record['name']!r} came from {record['distribution']} "
-                f"{record['version']}: install it (pip install {record['distribution']})"
-            )
-    if not notes:
-        return error
-    return SpecError(error.source, [*error.problems, *(Problem("", note) for note in notes)])
+def _best(history: History, metrics: Mapping[str, object]) -> dict[str, float]:
+    """Each validation value's best over the evaluations: lowest loss, else as the metric
+    says is better."""
+    best: dict[str, float] = {}
+    for evaluation in history.evaluations:
+        for name, value in (evaluation.val or {}).items():
+            higher = name != "loss" and getattr(metrics.get(name), "greater_is_better", True)
+            if name not in best or (value > best[name] if higher else value < best[name]):
+                best[name] = value
+    return best
