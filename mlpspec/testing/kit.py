@@ -173,18 +173,35 @@ def package_components(
 # Cases for the pytest plugin --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ConformanceCase:
-    """One test of a package's conformance: one check of one component, or one plugin of
-    the package that did not load. Calling it runs the check and raises ``AssertionError``
-    with the kit's message when it fails; its warnings are issued as warnings."""
+    """One test of a package's conformance: one check of one component, or a failure to
+    report without running anything (a plugin of the package that did not load). Calling it
+    runs the check and raises ``AssertionError`` with the kit's message when it fails; the
+    check's warnings are issued as :class:`ConformanceWarning`."""
 
     id: str
-    component: Component | None
-    check: str
+    """The pytest id: ``KIND:NAME:CHECK``, or ``PACKAGE:PLUGIN:load`` for a failure."""
+    subject: str
+    """What pytest shows as the fixture's value: ``optimizer adam, lr``."""
+    component: Component | None = None
+    check: str = "load"
     problem: str = ""
-    """Why the case fails without running anything (a plugin that did not load)."""
-    registry: Registry | None = field(default=None, repr=False, compare=False)
+    """Why a case without a component fails."""
+    registry: Registry | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, registry: Registry, component: Component, check: str) -> ConformanceCase:
+        return cls(
+            f"{component.kind}:{component.name}:{check}",
+            f"{component.kind} {component.name}, {check}",
+            component,
+            check,
+            registry=registry,
+        )
+
+    def __repr__(self) -> str:
+        return f"<mlpspec_check: {self.subject}>"
 
     def __call__(self) -> None:
         __tracebackhide__ = True  # pytest shows the test's line, not this one
@@ -208,34 +225,34 @@ def conformance_cases(
         found = package_components(registry, package, sources)
     except UnknownComponentError as exc:
         problem = f"{exc}: install it (pip install -e . in its folder)"
-        return [ConformanceCase(f"{package}:not-installed", None, "load", problem)]
+        return [ConformanceCase(f"{package}:not-installed", f"package {package}", problem=problem)]
+    name = found.package
     cases = [
         ConformanceCase(
-            f"{found.package}:{f.plugin}:load", None, "load", f"plugin {f.plugin!r} of "
-            f"{found.package} failed to load: {f.reason}"
+            f"{name}:{f.plugin}:load",
+            f"plugin {f.plugin} of {name}",
+            problem=f"plugin {f.plugin!r} of {name} failed to load: {f.reason}",
         )
         for f in found.failures
     ]
     cases += [
         ConformanceCase(
-            f"{found.package}:{name}:disabled", None, "load", f"plugin {name!r} of "
-            f"{found.package} is disabled (-p no:{name}, $MLPSPEC_DISABLE_PLUGINS or "
-            "$MLPSPEC_PLUGINS), so its components cannot be checked"
+            f"{name}:{plugin}:disabled",
+            f"plugin {plugin} of {name}",
+            problem=f"plugin {plugin!r} of {name} is disabled (-p no:{plugin}, "
+            "$MLPSPEC_DISABLE_PLUGINS or $MLPSPEC_PLUGINS), so its components cannot be checked",
         )
-        for name in found.disabled
+        for plugin in found.disabled
     ]
-    for component in found.components:
-        for check in check_names(component.kind):
-            cases.append(
-                ConformanceCase(
-                    f"{component.kind}:{component.name}:{check}", component, check,
-                    registry=registry,
-                )
-            )
+    cases += [
+        ConformanceCase.of(registry, component, check)
+        for component in found.components
+        for check in check_names(component.kind)
+    ]
     if not cases:
         cases.append(
             ConformanceCase(
-                f"{found.package}:empty", None, "load", f"{found.package} registers no components"
+                f"{name}:empty", f"package {name}", problem=f"{name} registers no components"
             )
         )
     return cases
