@@ -22,7 +22,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
-from mlpspec.cli import check
+from mlpspec.cli import check, scaffold
 from mlpspec.cli.commands import add_commands, plot_after_run
 from mlpspec.cli.progress import (
     BOLD,
@@ -332,6 +332,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(command=cmd_list)
 
     check.add_parser(sub, common, _registry)
+    scaffold.add_parser(sub)
 
     p = sub.add_parser(
         "schema", parents=[common], help="print the JSON Schema of specs, for editors"
