@@ -107,3 +107,12 @@ def test_a_layer_without_size_methods_passes_with_a_warning_and_long_names_keep_
     assert warning.split()[:2] == ["size:", "warning:"]
     assert "the memory guard cannot estimate a network holding this layer" in warning
     assert header.index("result") == row.index("pass") == dense.index("pass")
+
+
+def test_a_plugin_that_does_not_declare_its_hook_api_is_warned_about(local_plugins, capsys):
+    assert main(["check", "--plugin", "unestimated", "a_layer_*"]) == 0
+    assert "warning: plugin 'unestimated' does not say which hook API it was made for" in (
+        capsys.readouterr().out
+    )
+    assert main(["check", "--package", "mlpspec-optim"]) == 0  # which declares it
+    assert "hook API" not in capsys.readouterr().out

@@ -4,8 +4,8 @@ It is a gate for CI, so it never passes by checking less than it was asked to: i
 when a component fails a check, and also when a plugin failed to load or was skipped (its
 components were not checked at all), or when ``$MLPSPEC_PLUGINS`` names a plugin that is not
 installed. ``--package DIST`` checks one distribution's components, and then only that
-distribution's plugins count. Warnings (a layer the memory guard cannot estimate) are printed
-under the component's row and do not fail it.
+distribution's plugins count. Warnings (a layer the memory guard cannot estimate, a plugin
+that does not declare its hook API) are printed and do not fail it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 from mlpspec.core.errors import UnknownComponentError
 from mlpspec.core.kinds import KINDS
-from mlpspec.core.plugins import ENABLE_ENV
-from mlpspec.core.registry import Component, Registry
+from mlpspec.core.plugins import ENABLE_ENV, discover
+from mlpspec.core.registry import Component, Provider, Registry
 
 
 def add_parser(
@@ -61,6 +61,8 @@ class Scope:
     """Plugins that failed to load or were skipped: fatal."""
     not_checked: list[str]
     """Plugins the user disabled on purpose: reported, not fatal."""
+    plugins: list[Provider]
+    """The loaded plugins whose components are in scope."""
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -96,6 +98,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(summary)
     for line in scope.not_checked:
         print(f"not checked: {line}")
+    for plugin in _undeclared(scope.plugins, args.plugins):
+        print(
+            f"warning: plugin {plugin!r} does not say which hook API it was made for: add "
+            "MLPSPEC_HOOK_API = HOOK_API_VERSION to it, so that an mlpspec with another hook "
+            "API refuses it with a message instead of failing in the middle of a run"
+        )
     if scope.not_loaded:
         noun = "plugin" if len(scope.not_loaded) == 1 else "plugins"
         print(f"{len(scope.not_loaded)} {noun} not loaded, so not checked:")
@@ -105,6 +113,18 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("nothing was checked", file=sys.stderr)
         return 1
     return 1 if failed or scope.not_loaded else 0
+
+
+def _undeclared(plugins: list[Provider], modules: Sequence[str]) -> list[str]:
+    """The third-party plugins in scope without ``MLPSPEC_HOOK_API`` (they loaded, so
+    loading them again only looks them up)."""
+    found = []
+    for source in discover(modules):
+        if source.builtin or source.provider not in plugins:
+            continue
+        if not hasattr(source.load(), "MLPSPEC_HOOK_API"):
+            found.append(source.provider.plugin)
+    return found
 
 
 def _mark(passed: bool, warned: bool) -> str:
@@ -124,7 +144,8 @@ def _scope(registry: Registry, package: str | None, names: Sequence[str]) -> Sco
             if variable == ENABLE_ENV
         ]
         not_checked = [f"{name}: disabled" for name in registry.disabled]
-        return Scope(_select(list(registry.components()), names, registry), not_loaded, not_checked)
+        components = _select(list(registry.components()), names, registry)
+        return Scope(components, not_loaded, not_checked, registry.plugins)
     from mlpspec.testing import package_components
 
     found = package_components(registry, package)
@@ -134,7 +155,8 @@ def _scope(registry: Registry, package: str | None, names: Sequence[str]) -> Sco
         f"${ENABLE_ENV})"
         for name in found.disabled
     ]
-    return Scope(_select(found.components, names, registry), not_loaded, [])
+    loaded = [p for p in found.plugins if p in registry.plugins]
+    return Scope(_select(found.components, names, registry), not_loaded, [], loaded)
 
 
 def _select(
