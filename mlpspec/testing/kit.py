@@ -67,12 +67,15 @@ def run_check(registry: Registry, component: Component, check: str) -> CheckResu
     that breaks it, naming that example. A check other than ``params`` is not run when the
     params check fails (the examples it would use are broken)."""
     params = _run("params", lambda: check_params_schema(registry, component))
-    if check == "params" or not params.passed:
-        if check == "params":
-            return params
+    if check == "params":
+        return params
+    if not params.passed:
         return CheckResult(check, False, f"not run: the params check failed: {params.detail}")
+    return _run_on_examples(registry, component, check)
+
+
+def _run_on_examples(registry: Registry, component: Component, check: str) -> CheckResult:
     function = CONTRACTS[component.kind][check]
-    result = CheckResult(check, True)
     notes: list[str] = []
     for table in examples(component):
         result = _run(check, lambda t=table: function(registry, component, t))
@@ -93,7 +96,7 @@ def check_component(registry: Registry, kind: str, name: str) -> list[CheckResul
     component = registry.get(kind, name)
     results = [run_check(registry, component, "params")]
     if results[0].passed:
-        results += [run_check(registry, component, check) for check in check_names(kind)[1:]]
+        results += [_run_on_examples(registry, component, c) for c in check_names(kind)[1:]]
     return results
 
 
