@@ -60,31 +60,88 @@ def invalid_spec(folder: Path, what: str) -> Path:
     return path
 
 
-def test_the_schema_is_draft_7_with_a_union_per_kind_keyed_on_type(schema, registry):
+def branch(schema: dict, kind: str, name: str) -> dict:
+    return schema["$defs"][f"component.{kind}.{name}"]
+
+
+def test_the_schema_is_draft_7_with_a_definition_per_kind_dispatched_on_type(schema, registry):
     jsonschema.Draft7Validator.check_schema(schema)
-    layers = schema["$defs"]["component.layer"]["oneOf"]
-    tables = [branch for branch in layers if branch.get("type") == "object"]
-    assert sorted(b["properties"]["type"]["const"] for b in tables) == registry.names("layer")
+    layers = schema["$defs"]["component.layer"]
+    assert layers["properties"]["type"]["enum"] == registry.names("layer")
+    thens = [rule["then"]["$ref"] for rule in layers["allOf"]]
+    assert thens == [f"#/$defs/component.layer.{name}" for name in registry.names("layer")]
     assert schema["properties"]["layers"]["items"] == {"$ref": "#/$defs/component.layer"}
-    dense = next(b for b in tables if b["properties"]["type"]["const"] == "dense")
+    dense = branch(schema, "layer", "dense")
+    assert dense["properties"]["type"] == {"const": "dense"}
     assert dense["properties"]["activation"]["$ref"] == "#/$defs/component.activation"
+    assert layers["description"] == "a layer: a name, or a table with 'type' and its params"
+    assert schema["$defs"]["component.activation"]["description"].startswith("an activation:")
 
 
 def test_plugin_components_and_their_params_are_in_the_schema(schema):
-    optimizers = schema["$defs"]["component.optimizer"]["oneOf"]
-    adamw = next(b for b in optimizers if b.get("properties", {}).get("type") == {"const": "adamw"})
+    adamw = branch(schema, "optimizer", "adamw")
     assert adamw["required"] == ["type", "lr"]
     assert "Decoupled decay" in adamw["properties"]["weight_decay"]["description"]
 
 
+def test_editors_find_every_component_in_an_anyof_that_validates_nothing(schema, registry):
+    """taplo gathers completions from anyOf members, not from if/then."""
+    members = schema["$defs"]["component.layer"]["anyOf"]
+    assert members[0] == {}
+    assert [m["$ref"] for m in members if "$ref" in m] == [
+        f"#/$defs/component.layer.{name}" for name in registry.names("layer")
+    ]
+
+
 def test_bare_names_only_for_components_without_required_params(schema):
     def bare(kind: str) -> list[str]:
-        strings = [b for b in schema["$defs"][f"component.{kind}"]["oneOf"] if "enum" in b]
-        return strings[0]["enum"] if strings else []
+        union = schema["$defs"][f"component.{kind}"]
+        return union["then"]["enum"] if "then" in union else []
 
     assert bare("optimizer") == []  # every optimizer needs lr
     assert sorted(bare("layer")) == ["batchnorm", "dropout"]  # dense needs units
     assert {"tanh", "gelu", "leaky_relu"} <= set(bare("activation"))
+
+
+PLUGIN_PARAMS_ERRORS = """
+[[layers]]
+type = "batchnorm"
+momentum = "0.5"
+bogus = 1
+"""
+
+
+def test_errors_in_a_plugins_params_name_the_field_once_for_jsonschema(schema, tmp_path):
+    data = parse_toml(SPIRALS_SPEC + PLUGIN_PARAMS_ERRORS)
+    errors = sorted(
+        (list(e.absolute_path), e.message)
+        for e in jsonschema.Draft7Validator(schema).iter_errors(data)
+    )
+    assert [path for path, _ in errors] == [["layers", 2, "bogus"], ["layers", 2, "momentum"]]
+    assert "unknown key: layer 'batchnorm' takes momentum, eps" in errors[0][1]
+    assert errors[1][1] == "'0.5' is not of type 'number'"
+
+
+def test_errors_in_a_plugins_params_name_the_field_once_for_taplo(schema_file, tmp_path):
+    path = tmp_path / "spec.toml"
+    path.write_text(SPIRALS_SPEC + PLUGIN_PARAMS_ERRORS, encoding="utf-8")
+    errors = [
+        line
+        for line in taplo_check(schema_file, path).stderr.splitlines()
+        if line.startswith("error:")
+    ]
+    assert errors == [
+        'error: "0.5" is not of type "number"',
+        'error: {"title":"unknown key: layer \'batchnorm\' takes momentum, eps"} is not allowed '
+        "for 1",
+    ]
+
+
+def test_an_unknown_component_type_is_named_once(schema, tmp_path):
+    data = parse_toml(SPIRALS_SPEC.replace('activation = "tanh"', 'activation = {type = "tanhh"}'))
+    (error,) = jsonschema.Draft7Validator(schema).iter_errors(data)
+    assert list(error.absolute_path) == ["layers", 0, "activation", "type"]
+    assert error.message.startswith("'tanhh' is not one of ['gelu'")
 
 
 @pytest.mark.parametrize("spec", EVERY_SPEC, ids=lambda p: str(p.relative_to(ROOT)))

@@ -2,9 +2,9 @@
 ``mlpspec.cli.commands``) plot, runs, evaluate, predict, init.
 
 Exit status: 0 on success, 2 for bad input (a spec, a name, a plugin), 1 for a run that
-failed (or, for ``check``, a component that breaks its contract), 128 + the signal's number
-(130, 143) for a run stopped by SIGINT or SIGTERM after writing its checkpoint. Errors are
-printed as messages; ``--debug`` adds the traceback.
+failed (or, for ``check``, a component that breaks its contract or a plugin not loaded),
+128 + the signal's number (130, 143) for a run stopped by SIGINT or SIGTERM after writing
+its checkpoint. Errors are printed as messages; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
-from mlpspec.cli import diff
+from mlpspec.cli import check, diff, scaffold
 from mlpspec.cli.commands import add_commands, plot_after_run
 from mlpspec.cli.progress import (
     BOLD,
@@ -36,7 +36,6 @@ from mlpspec.core.errors import (
     MlpspecError,
     Problem,
     SpecError,
-    UnknownComponentError,
     UsageError,
 )
 from mlpspec.core.hookspec import HOOK_API_VERSION
@@ -228,51 +227,6 @@ def _list_plugins(registry: Registry) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    """Run the conformance kit on the named components (``NAME`` or ``KIND:NAME``), or all."""
-    from mlpspec.testing import check_component
-
-    registry = _registry(args)
-    components = _select(registry, args.names)
-    failed = 0
-    print(f"{'kind':<12} {'name':<22} {'from':<16} {'result':<6}  checks")
-    for component in components:
-        results = check_component(registry, component.kind, component.name)
-        ok = all(r.passed for r in results)
-        failed += not ok
-        source = component.provider.distribution or component.provider.plugin
-        marks = " ".join(f"{r.check}:{'ok' if r.passed else 'FAIL'}" for r in results)
-        print(
-            f"{component.kind:<12} {component.name:<22} {source:<16} "
-            f"{'pass' if ok else 'FAIL':<6}  {marks}"
-        )
-        for result in results:
-            if not result.passed:
-                print(f"{'':<12} {result.check}: {result.detail}")
-    print(f"\n{len(components) - failed} of {len(components)} components pass")
-    return 1 if failed else 0
-
-
-def _select(registry: Registry, names: Sequence[str]) -> list[Component]:
-    """Components named ``NAME`` (in any kind) or ``KIND:NAME``; every one when none."""
-    if not names:
-        return list(registry.components())
-    selected = []
-    for name in names:
-        kind, sep, bare = name.rpartition(":")
-        if sep:
-            if kind not in KINDS:
-                raise UnknownComponentError("kind", kind, list(KINDS))
-            selected.append(registry.get(kind, bare))
-            continue
-        found = [c for c in registry.components() if c.name == bare]
-        if not found:
-            every = sorted({c.name for c in registry.components()})
-            raise UnknownComponentError("component", bare, every)
-        selected += found
-    return selected
-
-
 def cmd_schema(args: argparse.Namespace) -> int:
     from mlpspec.core.schema import spec_schema
 
@@ -384,11 +338,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(command=cmd_list)
 
-    p = sub.add_parser(
-        "check", parents=[common], help="check installed components against their contracts"
-    )
-    p.add_argument("names", nargs="*", metavar="NAME", help="NAME or KIND:NAME (default: all)")
-    p.set_defaults(command=cmd_check)
+    check.add_parser(sub, common, _registry)
+    scaffold.add_parser(sub)
 
     p = sub.add_parser(
         "schema", parents=[common], help="print the JSON Schema of specs, for editors"

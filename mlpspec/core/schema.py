@@ -1,11 +1,21 @@
 """The JSON Schema of a spec, with the params of every installed component, for editors.
 
 Built from the same registry table that validates specs, so that what an editor completes
-and flags is what ``mlpspec run`` accepts. Each component kind becomes one definition: a
-``oneOf`` with a branch per component (its params model's schema plus ``type`` as a
-constant) and, for components whose params all have defaults, the bare name as a string.
-Every ``component_ref`` field of the spec and of the params models points at its kind's
-definition, so nested references (a dense layer's activation) complete as well.
+and flags is what ``mlpspec run`` accepts. Each component becomes a definition of its own
+(its params model's schema plus ``type`` as a constant, ``component.KIND.NAME``) and each kind
+one definition (``component.KIND``) that accepts the bare name of a component whose params all
+have defaults, or a table whose ``type`` is one of the kind's names and whose keys are that
+component's params. Every ``component_ref`` field of the spec and of the params models points
+at its kind's definition, so nested references (a dense layer's activation) complete as well.
+
+The kind's definition dispatches on ``type`` with ``if``/``then`` rather than a ``oneOf`` over
+the components: a ``oneOf`` fails as a whole ("not valid under any of the schemas"), so an
+editor could only underline the table, while ``then`` reports the one broken field, once,
+with its cause. An unknown key is refused where it stands (``additionalProperties`` is a
+schema that no value meets, titled with the keys the component takes) rather than on the
+whole table. The components are also listed in an ``anyOf`` that an empty schema always
+satisfies: it validates nothing, and is there for editors, which gather completions and hover
+text from ``anyOf``/``oneOf`` members but not from ``then``.
 
 Draft 7 is what taplo (and so Even Better TOML) reads; pydantic's output uses nothing of the
 2020-12 draft beyond ``$defs``, which draft-7 validators resolve as a plain JSON pointer.
@@ -38,8 +48,9 @@ def spec_schema(registry: Registry) -> dict[str, Any]:
     )
     defs: dict[str, Any] = schema["$defs"]
     for kind in (kind.name for kind in KIND_TABLE if kind.in_spec):
-        branches = [_branch(c, defs[_def_name(refs, c.params)]) for c in registry.components(kind)]
-        defs[f"component.{kind}"] = _union(kind, registry, branches)
+        for c in registry.components(kind):
+            defs[f"component.{kind}.{c.name}"] = _branch(c, defs[_def_name(refs, c.params)])
+        defs[f"component.{kind}"] = _union(kind, registry)
     root = defs.pop(_def_name(refs, Spec))
     result = _replace_markers({"$schema": DRAFT, **root, "title": "mlpspec spec", "$defs": defs})
     _drop_unreferenced(result, {_def_name(refs, model) for model in models[1:]})
@@ -65,30 +76,63 @@ def _def_name(refs: dict[Any, Any], model: type[BaseModel]) -> str:
 
 
 def _branch(component: Component, params_schema: dict[str, Any]) -> dict[str, Any]:
-    """A component's params schema with ``type = "<name>"`` required in front."""
+    """A component's params schema with ``type = "<name>"`` required in front, and unknown
+    keys refused each at its own place, saying which keys there are."""
     branch = copy.deepcopy(params_schema)
     branch["title"] = f"{component.kind} {component.name}"
     if component.summary:
         branch["description"] = component.summary
+    keys = list(branch.get("properties", {}))
+    takes = f"takes {', '.join(keys)}" if keys else "takes no parameters"
     branch["properties"] = {"type": {"const": component.name}, **branch.get("properties", {})}
     branch["required"] = ["type", *branch.get("required", [])]
-    branch["additionalProperties"] = False
+    branch["additionalProperties"] = {
+        "not": {"title": f"unknown key: {component.kind} '{component.name}' {takes}"}
+    }
     branch["type"] = "object"
     return branch
 
 
-def _union(kind: str, registry: Registry, branches: list[dict[str, Any]]) -> dict[str, Any]:
+def _union(kind: str, registry: Registry) -> dict[str, Any]:
+    """The definition of ``kind``: a bare name, or a table dispatched on its ``type`` to the
+    component's own definition (``component.KIND.NAME``)."""
+    components = list(registry.components(kind))
     bare = [
         c.name
-        for c in registry.components(kind)
+        for c in components
         if not any(field.is_required() for field in c.params.model_fields.values())
     ]
-    options = [{"type": "string", "enum": bare}] if bare else []
-    return {
+    refs = {c.name: {"$ref": f"{DEFS}component.{kind}.{c.name}"} for c in components}
+    union: dict[str, Any] = {
         "title": kind,
-        "description": f"a {kind}: a name, or a table with 'type' and its params",
-        "oneOf": options + branches,
+        "description": f"{_article(kind)} {kind}: a name, or a table with 'type' and its params",
+        "type": ["string", "object"] if bare else "object",
     }
+    if bare:
+        union |= {"if": {"type": "string"}, "then": {"enum": bare}}
+    if refs:
+        union["required"] = ["type"]
+        union["properties"] = {
+            "type": {"description": f"the {kind}: mlpspec list {kind}", "enum": list(refs)}
+        }
+        union["allOf"] = [
+            {
+                "if": {
+                    "type": "object",
+                    "properties": {"type": {"const": name}},
+                    "required": ["type"],
+                },
+                "then": ref,
+            }
+            for name, ref in refs.items()
+        ]
+    strings = [{"type": "string", "enum": bare}] if bare else []
+    union["anyOf"] = [{}, *strings, *refs.values()]  # for editors: see the module's docstring
+    return union
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _kind_ref(kind: str) -> dict[str, Any]:

@@ -298,10 +298,10 @@ def validate_spec(data: Mapping[str, Any], registry: Registry, source: str = "<s
     try:
         spec = Spec.model_validate(data, context={"registry": registry})
     except ValidationError as exc:
-        raise SpecError(source, [_problem(error) for error in exc.errors()]) from None
-    problems = _cross_checks(spec)
-    if problems:
-        raise SpecError(source, problems)
+        raise SpecError(source, problems(exc)) from None
+    crossed = _cross_checks(spec)
+    if crossed:
+        raise SpecError(source, crossed)
     spec = _fill_defaults(spec)
     spec._source = source
     return spec
@@ -459,6 +459,12 @@ def format_location(loc: tuple[str | int, ...]) -> str:
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+def problems(error: ValidationError) -> list[Problem]:
+    """Every problem of a validation error, located and worded as a spec's are (also for
+    the conformance kit's report of an invalid params example)."""
+    return [_problem(each) for each in error.errors()]
 
 
 def _problem(error: Mapping[str, Any]) -> Problem:

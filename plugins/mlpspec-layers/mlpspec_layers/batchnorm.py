@@ -23,6 +23,13 @@ class BatchNormParams(Params):
     eps: float = Field(1e-5, gt=0, allow_inf_nan=False)
     """Added to the variance before its square root."""
 
+    def parameter_count(self, in_features: int) -> int:
+        """γ and β, for the memory estimate made before building (mlpspec's memory guard)."""
+        return 2 * in_features
+
+    def out_features(self, in_features: int) -> int:
+        return in_features
+
 
 class BatchNorm(Layer):
     """y = γ·(x − μ)/√(σ² + ε) + β per feature: batch statistics in training, running ones
