@@ -10,6 +10,7 @@ mlpspec's own tests run them on every built-in; a plugin's tests run them the sa
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from collections.abc import Callable
@@ -529,6 +530,13 @@ CONTRACTS: dict[str, dict[str, Check]] = {
     "dataset": {},  # datasets read files or the network: only their params are checked
 }
 """The checks of each kind, by the name ``mlpspec check`` prints."""
+
+# ONNX export (mlpspec.export.check): added where onnxruntime is installed ------------------
+if importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxruntime"):
+    from mlpspec.export.check import check_onnx_export
+
+    for _kind in ("layer", "activation", "loss"):
+        CONTRACTS[_kind]["onnx"] = check_onnx_export
 
 
 def check_component(registry: Registry, kind: str, name: str) -> list[CheckResult]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import types
 
 import numpy as np
@@ -25,7 +26,8 @@ def test_every_kind_has_a_contract(registry):
         kind: [r.check for r in check_component(registry, kind, registry.names(kind)[0])]
         for kind in CONTRACTS
     }
-    assert results["layer"] == ["params", "gradient", "float32", "determinism", "inference"]
+    onnx = ["onnx"] if importlib.util.find_spec("onnxruntime") else []  # mlpspec.export.check
+    assert results["layer"] == ["params", "gradient", "float32", "determinism", "inference", *onnx]
     assert results["optimizer"] == ["params", "descent", "float32", "state"]
     assert results["scheduler"] == ["params", "range", "determinism"]
     assert results["dataset"] == ["params"]

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
+from mlpspec.cli import export
 from mlpspec.cli.commands import add_commands, plot_after_run
 from mlpspec.cli.progress import BOLD, ConsoleReporter, JsonReporter, paint, use_colour
 from mlpspec.core.errors import MlpspecError, Problem, SpecError, UnknownComponentError
@@ -336,6 +337,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(command=cmd_schema)
     add_commands(sub, common, _registry)
+    export.add_parser(sub, common, _registry)
     return parser
 
 
