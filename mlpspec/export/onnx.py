@@ -62,12 +62,13 @@ class OnnxExportContext(ExportContext):
         self.initializers: list[onnx.TensorProto] = []
         self.domains: dict[str, int] = {}
         self.warnings: list[str] = []
-        self.scope = ""
-        """The place of the component being exported, in names (``layers.1``)."""
+        self.place = ""
+        """The place in the spec of the component being exported (``layers[1]``)."""
         self._taken = {INPUT, PROBABILITIES, LABEL, OUTPUT}
 
     def unique(self, name: str) -> str:
-        base = f"{self.scope}.{name}" if self.scope else name
+        scope = self.place.replace("[", ".").replace("]", "")  # layers.1.weight
+        base = f"{scope}.{name}" if scope else name
         candidate, count = base, 0
         while candidate in self._taken:
             count += 1
@@ -105,7 +106,7 @@ class OnnxExportContext(ExportContext):
         self.domains[domain] = version
         if domain not in ONNXRUNTIME_DOMAINS:
             self.warnings.append(
-                f"{self.scope or 'a component'} uses ops of the custom domain {domain!r} "
+                f"{self.place or 'a component'} uses ops of the custom domain {domain!r} "
                 f"(version {version}): plain onnxruntime will not run this model; it needs "
                 "that domain's kernels (a custom-op library) registered"
             )
@@ -237,7 +238,7 @@ def check_opset(opset: int) -> None:
 def export_part(ctx: OnnxExportContext, part: Placed, registry: Registry, input_name: str) -> str:
     """``part.built.to_onnx`` with its names scoped to its place; a ``ValueError`` (a
     configuration it cannot export) is bad input, anything else a fault of its plugin."""
-    ctx.scope = part.where.replace("[", ".").replace("]", "")
+    ctx.place = part.where
     config = part.config
     try:
         return part.built.to_onnx(ctx, input_name)
@@ -254,7 +255,7 @@ def export_part(ctx: OnnxExportContext, part: Placed, registry: Registry, input_
             f"{type(exc).__name__}: {exc}"
         ) from exc
     finally:
-        ctx.scope = ""
+        ctx.place = ""
 
 
 @dataclass
@@ -325,13 +326,13 @@ def _preprocess(ctx: OnnxExportContext, stats: dict[str, Any]) -> str:
     """(x − shift) / scale, as ``preprocess_rows`` computes it: the same two operations in
     the same dtype, each skipped where it changes nothing."""
     shift, scale = shift_and_scale(stats)
-    ctx.scope = "preprocess"
+    ctx.place = "preprocess"
     x = INPUT
     if shift:
         x = ctx.add_node("Sub", [x, ctx.add_initializer("shift", shift)])
     if scale != 1:
         x = ctx.add_node("Div", [x, ctx.add_initializer("scale", scale)])
-    ctx.scope = ""
+    ctx.place = ""
     return x
 
 
