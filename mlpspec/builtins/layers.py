@@ -81,8 +81,8 @@ class UnitDropout:
         return grad if self.mask is None else np.multiply(grad, self.mask, out=grad)
 
     def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
-        """Inference: the identity, or (classic dropout) a ``Mul`` by 1 − rate, which
-        onnxruntime fuses into the next layer's matrix product when it loads the model."""
+        """Inference: the identity, or (classic dropout) a ``Mul`` by 1 − rate, which the
+        exporter folds into the next dense layer's weights when one follows."""
         if self.rate == 0.0 or self.inference_scale == 1.0:
             return input_name
         keep = ctx.add_initializer("dropout_keep", self.inference_scale)

@@ -17,6 +17,7 @@ needs: onnx stamps its own newest one by default, which released onnxruntimes re
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,7 @@ class OnnxExportContext(ExportContext):
         for output, (tensor, element_type, shape) in outputs.items():
             self.nodes.append(helper.make_node("Identity", [tensor], [output], name=output))
             infos.append(helper.make_tensor_value_info(output, element_type, shape))
+        self._fold_scales_into_weights()
         graph = helper.make_graph(self.nodes, name, list(inputs), infos, self.initializers)
         opsets = [
             helper.make_opsetid("", self.opset),
@@ -149,8 +151,37 @@ class OnnxExportContext(ExportContext):
             ) from None
         return model
 
+    def _fold_scales_into_weights(self) -> None:
+        """``Gemm(Mul(x, s), W, b)`` → ``Gemm(x, s·W, b)`` for a scalar constant ``s``:
+        classic dropout's inference scaling (``Mul`` by 1 − rate, from the layer's own
+        export) folded into the next dense layer's weights, one elementwise pass fewer. (The
+        product is rounded once more or less than mlpspec's; the difference is far inside
+        float rounding of the matrix product itself.) Gemm's ``alpha`` would keep the weights
+        as trained, but it is a float32 attribute: inexact for float64 models."""
+        constants = {t.name: t for t in self.initializers}
+        readers = Counter(name for node in self.nodes for name in node.input)
+        for gemm in [n for n in self.nodes if n.op_type == "Gemm" and n.domain == ""]:
+            mul = next((n for n in self.nodes if gemm.input[0] in n.output), None)
+            if mul is None or mul.op_type != "Mul" or mul.domain or readers[mul.output[0]] != 1:
+                continue
+            scalars = [name for name in mul.input if _is_scalar(constants.get(name))]
+            weight = constants.get(gemm.input[1])
+            if not scalars or weight is None:  # a scalar commutes with transA, transB, alpha
+                continue
+            scale = numpy_helper.to_array(constants[scalars[0]])
+            folded = numpy_helper.to_array(weight) * scale.reshape(())  # same dtype: a scalar
+            gemm.input[0] = next(name for name in mul.input if name != scalars[0])
+            gemm.input[1] = self.add_initializer(f"{gemm.input[1]}_scaled", folded)
+            self.nodes.remove(mul)
+        used = {name for node in self.nodes for name in node.input}
+        self.initializers = [t for t in self.initializers if t.name in used]
+
     def input(self, width: int) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(INPUT, self.tensor_type, ["N", width])
+
+
+def _is_scalar(tensor: onnx.TensorProto | None) -> bool:
+    return tensor is not None and int(np.prod(tensor.dims)) == 1
 
 
 @dataclass(frozen=True)

@@ -66,14 +66,14 @@ dropout = 0.2
 dropout_scaling = "inference"
 
 [[layers]]
+type = "activation"
+activation = "sigmoid"
+
+[[layers]]
 type = "dense"
 units = 12
 activation = "relu"
 dropout = 0.3
-
-[[layers]]
-type = "activation"
-activation = "sigmoid"
 """
 
 EVERY_PLUGIN_LAYER = """
@@ -140,24 +140,27 @@ def test_export_writes_model_onnx_into_the_run_folder_with_its_metadata(built_in
     assert model.producer_name == "mlpspec"
 
 
-def test_classic_dropout_is_a_mul_by_the_keep_rate_and_inverted_dropout_nothing(built_in_run):
+def test_classic_dropout_scales_by_the_keep_rate_and_inverted_dropout_does_nothing(
+    built_in_run,
+):
     model = exported(built_in_run)
-    values = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
-    muls = {
-        node.name.split(".mul")[0]: values[node.input[1]]
-        for node in model.graph.node
-        if node.op_type == "Mul"
-    }
-    assert muls == {"layers.0": np.float32(0.9), "layers.1": np.float32(0.8)}
     ops = [node.op_type for node in model.graph.node]
     assert ops == [
         *["Sub", "Div"],  # the preprocessing
-        *["Mul"],  # dropout on the inputs, classic
-        *["Gemm", "Tanh", "Mul"],  # dense, classic dropout
-        *["Gemm", "Relu"],  # dense, inverted dropout: nothing at inference
+        *["Gemm", "Tanh"],  # classic dropout on the inputs: folded into this Gemm's weights
+        *["Mul"],  # classic dropout after tanh: a Mul by 0.8, as the sigmoid comes next
         *["Sigmoid"],  # activation layer
+        *["Gemm", "Relu"],  # dense, inverted dropout: nothing at inference
         *["Gemm", "Softmax", "ArgMax", "Identity", "Identity"],
     ]
+    values = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    (mul,) = [node for node in model.graph.node if node.op_type == "Mul"]
+    assert values[mul.input[1]] == np.float32(0.8)
+    weights = load_run(built_in_run).model.layers[1].weight.value
+    (first,) = [node for node in model.graph.node if node.op_type == "Gemm"][:1]
+    np.testing.assert_array_equal(values[first.input[1]], weights * np.float32(0.9))
+    used = {name for node in model.graph.node for name in node.input}
+    assert set(values) <= used  # the unscaled weights are not left behind
 
 
 def test_export_matches_predict_proba_on_raw_rows(built_in_run, plugin_run):
