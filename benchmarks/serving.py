@@ -181,14 +181,15 @@ def main() -> None:
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, numpy {np.__version__}, "
-        f"onnxruntime {onnxruntime.__version__} (default threads)\n",
+        f"onnxruntime {onnxruntime.__version__} (default threads); load average "
+        f"{os.getloadavg()[0]:.1f} at the start\n",
         flush=True,
     )
     results = []
     with tempfile.TemporaryDirectory() as work:
         for name in args.only:
             results += benchmark(name, args, Path(work))
-    print()
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end (other processes share the cores)")
     print(table(results))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import ConfigDict, Field
 
 from mlpspec import Params
-from mlpspec.core.components import ExportContext
+
+if TYPE_CHECKING:  # the export contract's context (mlpspec.export implements it)
+    from mlpspec.core.components import ExportContext
 
 
 class LeakyReLUParams(Params):

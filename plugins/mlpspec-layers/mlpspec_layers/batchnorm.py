@@ -9,11 +9,15 @@ are saved and restored with the model's weights.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import ConfigDict, Field
 
 from mlpspec import BuildContext, Layer, Parameter, Params
-from mlpspec.core.components import ExportContext
+
+if TYPE_CHECKING:  # the export contract's context (mlpspec.export implements it)
+    from mlpspec.core.components import ExportContext
 
 
 class BatchNormParams(Params):
