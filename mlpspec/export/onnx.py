@@ -305,15 +305,24 @@ class Exported:
         atomic_write(path, self.model.SerializeToString())
 
 
-def _preprocessing(loaded: LoadedRun) -> dict[str, Any]:
-    """The run's preprocessing statistics (one place that reads them from the summary)."""
+@dataclass(frozen=True)
+class RawInput:
+    """What the graph's front needs of the run: the width of a raw row and the statistics
+    its preprocessing used (:func:`mlpspec.data.prepare.statistics`)."""
+
+    features: int
+    statistics: dict[str, Any]
+
+
+def _preprocessing(loaded: LoadedRun) -> RawInput:
+    """The one place that reads the run's summary."""
     stats = loaded.summary.get("preprocessing")
     if stats is None:
         raise ExportError(
             f"{loaded.path}: the run did not save its preprocessing statistics (made by an "
             "older mlpspec), so the graph cannot take raw inputs; run it again"
         )
-    return stats
+    return RawInput(int(loaded.summary["features"]), stats)
 
 
 def export_run(loaded: LoadedRun, opset: int = DEFAULT_OPSET) -> Exported:
@@ -322,10 +331,9 @@ def export_run(loaded: LoadedRun, opset: int = DEFAULT_OPSET) -> Exported:
     spec, model, registry = loaded.spec, loaded.model, loaded.registry
     parts = placed_components(spec, model)
     check_exportable(parts.all(), registry, str(loaded.path))
-    stats = _preprocessing(loaded)
-    features = int(loaded.summary["features"])
+    raw = _preprocessing(loaded)
     ctx = OnnxExportContext(opset, model.dtype)
-    x = _preprocess(ctx, stats)
+    x = _preprocess(ctx, raw.statistics)
     for layer in parts.layers:
         x = export_part(ctx, layer, registry, x)
     probabilities = export_part(ctx, parts.loss, registry, x)
@@ -337,11 +345,11 @@ def export_run(loaded: LoadedRun, opset: int = DEFAULT_OPSET) -> Exported:
         "spec": tomli_w.dumps(spec.to_dict()),
         "components": json.dumps(provenance(spec, registry)),
         "classes": json.dumps(classes),
-        "preprocessing": json.dumps(stats),
+        "preprocessing": json.dumps(raw.statistics),
     }
     onnx_model = ctx.model(
         spec.model.name,
-        [ctx.input(features)],
+        [ctx.input(raw.features)],
         {
             PROBABILITIES: (probabilities, ctx.tensor_type, ["N", len(classes)]),
             LABEL: (label, TensorProto.INT64, ["N"]),
