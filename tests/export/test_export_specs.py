@@ -7,7 +7,7 @@ specs whose weights start N(0, 1) (document 004's "standard" initialization) rea
 the tens or hundreds on MNIST, where float32 sums of 784 terms in numpy's order and in
 onnxruntime's differ by about 1e-4, and probabilities by up to 2.5e-5; mlpspec's own float32
 probabilities are up to 1.5e-5 from the float64 ones there (measured: the difference stays
-within 1.6 times that error). Every other spec stays within 1e-5 outright."""
+under twice that error on every spec). Every other spec stays within 1e-5 outright."""
 
 from __future__ import annotations
 
