@@ -1,5 +1,6 @@
 """The ``mlpspec`` command: run, validate, list, check, schema; and (from
-``mlpspec.cli.commands``) plot, runs, evaluate, predict, init.
+``mlpspec.cli.commands``) plot, runs, evaluate, predict, init; (from ``mlpspec.cli.export``)
+export.
 
 Exit status: 0 on success, 2 for bad input (a spec, a name, a plugin), 1 for a run that
 failed (or, for ``check``, a component that breaks its contract), 128 + the signal's number
