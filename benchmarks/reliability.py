@@ -38,7 +38,7 @@ from mlpspec.data.fetch import RemoteFile, find_or_fetch  # noqa: E402
 from mlpspec.data.idx import read_idx, write_idx  # noqa: E402
 from mlpspec.run import checkpoint as checkpoints  # noqa: E402
 from mlpspec.run.rundir import MODEL  # noqa: E402
-from mlpspec.run.runner import load_run  # noqa: E402
+from mlpspec.run.saved import load_run  # noqa: E402
 from mlpspec.testing import create  # noqa: E402
 from tests.data.test_fetch import Server  # noqa: E402
 from tests.spec_cases import as_toml, damaged_bytes, judge, mutated_specs  # noqa: E402

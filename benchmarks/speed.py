@@ -53,7 +53,7 @@ THREADS = os.cpu_count() or 1
 def load(spec_path: Path, data_dir: str, overrides: dict):
     """The spec and its data, prepared by mlpspec for both frameworks alike."""
     import mlpspec
-    from mlpspec.run.runner import load_data
+    from mlpspec.run.builder import load_data
 
     registry = mlpspec.load_registry()
     spec = mlpspec.load_spec(spec_path, registry, overrides)

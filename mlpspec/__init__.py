@@ -16,7 +16,15 @@ From Python, the same path as ``mlpspec run``::
 """
 
 from mlpspec._version import __version__
-from mlpspec.core.components import BuildContext, Layer, Loss, Metric, Parameter, Schedule
+from mlpspec.core.components import (
+    BuildContext,
+    ExportContext,
+    Layer,
+    Loss,
+    Metric,
+    Parameter,
+    Schedule,
+)
 from mlpspec.core.errors import (
     DataError,
     MlpspecError,
@@ -38,6 +46,7 @@ __all__ = [
     "HOOK_API_VERSION",
     "BuildContext",
     "DataError",
+    "ExportContext",
     "Layer",
     "LoadedRun",
     "Loss",

@@ -4,6 +4,7 @@ the kit names what is wrong, and that the same component without the flaw passes
 
 from __future__ import annotations
 
+import importlib.util
 import types
 import warnings
 
@@ -40,7 +41,9 @@ def test_every_kind_has_a_contract(registry):
         for kind in CONTRACTS
         if registry.names(kind)  # trackers and executors come with their packages
     }
-    assert results["layer"] == ["params", "gradient", "float32", "determinism", "inference", "size"]
+    onnx = ["onnx"] if importlib.util.find_spec("onnxruntime") else []  # mlpspec.export.check
+    layer = ["params", "gradient", "float32", "determinism", "inference", "size", *onnx]
+    assert results["layer"] == layer
     assert results["optimizer"] == ["params", "descent", "lr", "float32", "state"]
     assert results["scheduler"] == ["params", "range", "determinism", "state"]
     assert results["metric"] == ["params", "result", "streaming", "reset", "float32"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlpspec.core.components import Array, Workspace
+from mlpspec.core.components import Array, ExportContext, Workspace
 from mlpspec.core.hookspec import hookimpl
 from mlpspec.core.registry import Params
 
@@ -35,6 +35,9 @@ class ReLU(Elementwise):
         active = np.greater(z, 0, out=self.work("active", z.shape, np.bool_))
         return np.multiply(grad_a, active, out=grad_a)
 
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        return ctx.add_node("Relu", [input_name])
+
 
 class Sigmoid(Elementwise):
     """1 / (1 + e^−z), accurate even where it is tiny (see :func:`sigmoid`); derivative
@@ -48,6 +51,9 @@ class Sigmoid(Elementwise):
         slope *= a
         return np.multiply(grad_a, slope, out=grad_a)
 
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        return ctx.add_node("Sigmoid", [input_name])
+
 
 class Tanh(Elementwise):
     """tanh(z); derivative 1 − a²."""
@@ -60,6 +66,9 @@ class Tanh(Elementwise):
         np.subtract(1, slope, out=slope)
         return np.multiply(grad_a, slope, out=grad_a)
 
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        return ctx.add_node("Tanh", [input_name])
+
 
 class Linear(Elementwise):
     """The identity: for output layers whose loss applies its own link (softmax, sigmoid)."""
@@ -69,6 +78,9 @@ class Linear(Elementwise):
 
     def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
         return grad_a
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        return input_name
 
 
 class Softmax(Elementwise):
@@ -85,6 +97,9 @@ class Softmax(Elementwise):
         dot = np.einsum("ij,ij->i", grad_a, a)[:, None]
         grad_a -= dot
         return np.multiply(grad_a, a, out=grad_a)
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        return ctx.add_node("Softmax", [input_name], axis=-1)  # per row at every opset >= 13
 
 
 def sigmoid(z: Array, out: Array | None = None) -> Array:

@@ -11,7 +11,14 @@ from typing import Literal
 import numpy as np
 from pydantic import ConfigDict, Field
 
-from mlpspec.core.components import Array, BuildContext, Layer, Parameter, Workspace
+from mlpspec.core.components import (
+    Array,
+    BuildContext,
+    ExportContext,
+    Layer,
+    Parameter,
+    Workspace,
+)
 from mlpspec.core.hookspec import hookimpl
 from mlpspec.core.registry import Params
 from mlpspec.core.spec import ActivationRef, InitializerRef
@@ -72,6 +79,14 @@ class UnitDropout:
 
     def backward(self, grad: Array) -> Array:
         return grad if self.mask is None else np.multiply(grad, self.mask, out=grad)
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        """Inference: the identity, or (classic dropout) a ``Mul`` by 1 − rate, which the
+        exporter folds into the next dense layer's weights when one follows."""
+        if self.rate == 0.0 or self.inference_scale == 1.0:
+            return input_name
+        keep = ctx.add_initializer("dropout_keep", self.inference_scale)
+        return ctx.add_node("Mul", [input_name, keep])
 
 
 class DenseParams(Params):
@@ -162,6 +177,13 @@ class Dense(Layer):
         w = self.weight.value.ravel()
         return 0.5 * self.l2 * float(np.dot(w, w))
 
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        """``Gemm(x, W, b)``, the activation's own export, then dropout's inference scaling."""
+        weight = ctx.add_initializer("weight", self.weight.value)
+        bias = ctx.add_initializer("bias", self.bias.value)
+        z = ctx.add_node("Gemm", [input_name, weight, bias])
+        return self.dropout.to_onnx(ctx, self.activation.to_onnx(ctx, z))
+
 
 class ActivationParams(SameWidth):
     model_config = ConfigDict(json_schema_extra={"examples": [{"activation": "tanh"}]})
@@ -182,6 +204,9 @@ class ActivationLayer(Layer):
 
     def backward(self, grad_out: Array, *, need_input_grad: bool = True) -> Array | None:
         return self.activation.backward(self._z, self._a, grad_out)
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        return self.activation.to_onnx(ctx, input_name)
 
 
 class DropoutParams(SameWidth):
@@ -208,6 +233,9 @@ class Dropout(Layer):
 
     def backward(self, grad_out: Array, *, need_input_grad: bool = True) -> Array | None:
         return self.dropout.backward(grad_out)
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        return self.dropout.to_onnx(ctx, input_name)
 
 
 @hookimpl

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 
 from mlpspec.builtins.activations import sigmoid, softmax
-from mlpspec.core.components import Array, Loss, Workspace
+from mlpspec.core.components import Array, ExportContext, Loss, Workspace
 from mlpspec.core.hookspec import hookimpl
 from mlpspec.core.registry import Params
 
@@ -57,6 +57,9 @@ class SoftmaxCrossEntropy(Loss):
     def probabilities(self, output: Array) -> Array:
         return softmax(output)
 
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        return ctx.add_node("Softmax", [input_name], axis=-1)
+
     def check_output(self, width: int) -> None:
         _needs_two_outputs(width, "the softmax")
 
@@ -82,6 +85,9 @@ class SigmoidCrossEntropy(Loss):
 
     def probabilities(self, output: Array) -> Array:
         return sigmoid(output)
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        return ctx.add_node("Sigmoid", [input_name])
 
 
 class MSEParams(ReductionParams):
@@ -119,6 +125,13 @@ class MeanSquaredError(Loss):
 
     def probabilities(self, output: Array) -> Array:
         return output / output.sum(axis=1, keepdims=True) if self.normalize else output.copy()
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        if not self.normalize:
+            return input_name
+        axes = ctx.add_initializer("axes", np.array([1], dtype=np.int64))
+        row_sum = ctx.add_node("ReduceSum", [input_name, axes], keepdims=1)
+        return ctx.add_node("Div", [input_name, row_sum])
 
     def check_output(self, width: int) -> None:
         if self.normalize:

@@ -1,5 +1,6 @@
 """The ``mlpspec`` command: run, validate, list, check, schema; and (from
-``mlpspec.cli.commands``) plot, runs, evaluate, predict, init.
+``mlpspec.cli.commands``) plot, runs, evaluate, predict, init; (from ``mlpspec.cli.export``)
+export.
 
 Exit status: 0 on success, 2 for bad input (a spec, a name, a plugin), 1 for a run that
 failed (or, for ``check``, a component that breaks its contract or a plugin not loaded),
@@ -22,7 +23,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
-from mlpspec.cli import check, diff, scaffold
+from mlpspec.cli import check, diff, export, scaffold
 from mlpspec.cli.commands import add_commands, plot_after_run
 from mlpspec.cli.progress import (
     BOLD,
@@ -347,6 +348,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(command=cmd_schema)
     add_commands(sub, common, _registry)
     diff.add_parser(sub, common, _registry)
+    export.add_parser(sub, common, _registry)
     return parser
 
 

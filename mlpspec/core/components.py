@@ -7,7 +7,7 @@ model's dtype (float32 unless the spec says float64), batches are rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -218,6 +218,65 @@ class Metric(Protocol):
     def update(self, probabilities: Array, labels: Array) -> None: ...
 
     def result(self) -> float: ...
+
+
+class ExportContext(Protocol):
+    """What ``to_onnx`` writes an ONNX graph with (:mod:`mlpspec.export` implements it).
+
+    Tensor names are strings; every name a component creates goes through :meth:`unique`
+    (or is returned by :meth:`add_initializer` and :meth:`add_node`), so that two components,
+    or one component used twice, never collide.
+    """
+
+    opset: int
+    """The ``ai.onnx`` opset being written (13 or later): choose ops by it (``Gelu`` exists
+    from 20 on, say)."""
+    dtype: np.dtype
+    """The model's float dtype; the graph's tensors are of this type (float32 or float64)."""
+
+    def unique(self, name: str) -> str:
+        """``name``, or ``name`` with a suffix if the graph has it already."""
+        ...
+
+    def add_initializer(self, name: str, value: Array | float) -> str:
+        """A constant of the graph (weights, a scale); returns its unique name. Floating-point
+        values are stored in :attr:`dtype`, integer ones (axes, shapes) as they are."""
+        ...
+
+    def add_node(
+        self, op_type: str, inputs: Sequence[str], *, domain: str = "", **attributes: Any
+    ) -> str:
+        """Append the node ``op_type(inputs, **attributes)``; returns its (unique) output's
+        name. ``domain`` other than the standard ones must be declared first."""
+        ...
+
+    def declare_domain(self, domain: str, version: int = 1) -> None:
+        """Use ops of a custom domain. The export then warns that plain onnxruntime will not
+        run the model (it needs that domain's kernels): use standard ops where they exist."""
+        ...
+
+
+class Exportable(Protocol):
+    """The optional export contract of layers, activations and losses, beside forward/backward.
+
+    ``to_onnx(ctx, input_name)`` adds to ``ctx`` the nodes that compute, from the tensor
+    ``input_name`` (``(batch, in_features)`` of ``ctx.dtype``), what the component computes
+    at inference, and returns the name of the result:
+
+    - a layer: ``forward(x, training=False)``, with its parameters and buffers as
+      initializers (a layer holding an activation exports it through the activation's own
+      ``to_onnx``);
+    - an activation: ``forward(z)``;
+    - a loss: ``probabilities(output)``, from the network's output.
+
+    A component that computes nothing at inference may return ``input_name`` itself. Raise
+    ``ValueError`` saying why for a configuration it cannot export (an opset too old, say).
+    A component without ``to_onnx`` still trains and predicts; exporting a model that holds
+    it fails, naming it and its package. ``mlpspec.testing`` checks ``to_onnx`` against
+    ``forward`` with onnxruntime, where it is installed.
+    """
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str: ...
 
 
 @dataclass

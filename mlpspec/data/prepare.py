@@ -107,7 +107,7 @@ def preprocess_rows(rows: Array, preprocessing: dict[str, float | str], dtype: n
     memory is one copy of the data (statistics are float64, from the raw training rows).
     """
     flat = np.array(rows.reshape(len(rows), math.prod(rows.shape[1:])), dtype=dtype, order="C")
-    shift, scale = _shift_and_scale(preprocessing)
+    shift, scale = shift_and_scale(preprocessing)
     if shift:
         flat -= shift
     if scale != 1:
@@ -115,8 +115,9 @@ def preprocess_rows(rows: Array, preprocessing: dict[str, float | str], dtype: n
     return flat
 
 
-def _shift_and_scale(stats: dict[str, float | str]) -> tuple[float, float]:
-    """Every preprocessing is (x − shift) / scale."""
+def shift_and_scale(stats: dict[str, float | str]) -> tuple[float, float]:
+    """Every preprocessing is (x − shift) / scale: :func:`preprocess_rows` subtracts and
+    divides in the model's dtype, and an exported ONNX graph does the same two operations."""
     name = stats["name"]
     if name == "none":
         return 0.0, 1.0

@@ -15,6 +15,7 @@ a metric fed in chunks. What passes here and fails in a run is a gap in the kit.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import math
@@ -702,3 +703,10 @@ CONTRACTS: dict[str, dict[str, Check]] = {
     "executor": {},
 }
 """The checks of each kind, by the name ``mlpspec check`` prints."""
+
+# ONNX export (mlpspec.export.check): added where onnx and onnxruntime are installed
+if importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxruntime"):
+    from mlpspec.export.check import check_onnx_export
+
+    for _kind in ("layer", "activation", "loss"):
+        CONTRACTS[_kind]["onnx"] = check_onnx_export

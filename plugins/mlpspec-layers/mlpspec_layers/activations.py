@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import ConfigDict, Field
 
 from mlpspec import Params
+
+if TYPE_CHECKING:  # the export contract's context (mlpspec.export implements it)
+    from mlpspec.core.components import ExportContext
 
 
 class LeakyReLUParams(Params):
@@ -29,6 +33,9 @@ class LeakyReLU:
     def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
         grad_a[z <= 0] *= self.slope
         return grad_a
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        return ctx.add_node("LeakyRelu", [input_name], alpha=self.slope)
 
 
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -56,3 +63,22 @@ class GELU:
         t = self._t
         d_inner = SQRT_2_OVER_PI * (1 + 3 * CUBIC * z * z)
         return grad_a * (0.5 * (1 + t) + 0.5 * z * (1 - t * t) * d_inner)
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        """ONNX's own ``Gelu`` in its tanh form from opset 20; before, the same formula in
+        elementary ops, in the order :meth:`forward` computes it (not the erf form: the two
+        differ by up to 1e-3)."""
+        if ctx.opset >= 20:
+            return ctx.add_node("Gelu", [input_name], approximate="tanh")
+
+        def mul(*inputs: str) -> str:
+            return ctx.add_node("Mul", list(inputs))
+
+        def const(name: str, value: float) -> str:
+            return ctx.add_initializer(name, value)
+
+        z = input_name
+        cubic = mul(mul(mul(const("cubic", CUBIC), z), z), z)  # CUBIC·z·z·z, left to right
+        inner = mul(const("sqrt_2_over_pi", SQRT_2_OVER_PI), ctx.add_node("Add", [z, cubic]))
+        t = ctx.add_node("Tanh", [inner])
+        return mul(mul(const("half", 0.5), z), ctx.add_node("Add", [const("one", 1.0), t]))

@@ -9,10 +9,15 @@ are saved and restored with the model's weights.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import ConfigDict, Field
 
 from mlpspec import BuildContext, Layer, Parameter, Params
+
+if TYPE_CHECKING:  # the export contract's context (mlpspec.export implements it)
+    from mlpspec.core.components import ExportContext
 
 
 class BatchNormParams(Params):
@@ -88,3 +93,14 @@ class BatchNorm(Layer):
 
     def buffers(self) -> dict[str, np.ndarray]:
         return {"running_mean": self.running_mean, "running_var": self.running_var}
+
+    def to_onnx(self, ctx: ExportContext, input_name: str) -> str:
+        """Inference form: ONNX ``BatchNormalization`` with the running statistics."""
+        statistics = {
+            "gamma": self.gamma.value,
+            "beta": self.beta.value,
+            "running_mean": self.running_mean,
+            "running_var": self.running_var,
+        }
+        inputs = [ctx.add_initializer(name, value) for name, value in statistics.items()]
+        return ctx.add_node("BatchNormalization", [input_name, *inputs], epsilon=self.eps)
