@@ -13,7 +13,11 @@ from mlpspec.cli.main import main
 
 from .conftest import ROOT, SPIRALS_SPEC, write_spec
 
-EXTENSIONS = {"mlpspec-optim": "mlpspec_optim", "mlpspec-layers": "mlpspec_layers"}
+EXTENSIONS = {
+    "mlpspec-optim": "mlpspec_optim",
+    "mlpspec-layers": "mlpspec_layers",
+    "mlpspec-mlflow": "mlpspec_mlflow",
+}
 
 
 @pytest.mark.parametrize("package", EXTENSIONS)
@@ -135,3 +139,4 @@ def test_a_version_1_plugin_loads_and_trains_unchanged(tmp_path, monkeypatch, ca
     spec = write_spec(tmp_path, SPIRALS_SPEC.replace('"tanh"', '"old.cube"'))
     assert main(["run", str(spec), "--no-save", "-q", "--plugin", "old_plugin"]) == 0
     assert "test accuracy" in capsys.readouterr().out
+
