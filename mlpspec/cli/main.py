@@ -22,7 +22,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
-from mlpspec.cli.commands import add_commands, plot_after_run
+from mlpspec.cli.commands import PlotsAtRunEnd, add_commands
 from mlpspec.cli.progress import (
     BOLD,
     ConsoleProgress,
@@ -123,11 +123,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress: list[Callback] = (
         [JsonProgress()] if args.json else [] if args.quiet else [ConsoleProgress()]
     )
-    trackers = _trackers(registry, args.track)
+    plotter = None if args.no_plots else PlotsAtRunEnd()
+    observers: list[tuple[str, object]] = [("plots", plotter)] if plotter else []
+    observers += _trackers(registry, args.track)
     data_dirs = [Path(d) for d in args.data_dir]
     if args.resume is not None:
         result = resume(
-            args.resume, registry, data_dirs=data_dirs, callbacks=progress, observers=trackers
+            args.resume, registry, data_dirs=data_dirs, callbacks=progress, observers=observers
         )
     else:
         result = run(
@@ -136,11 +138,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             data_dirs=data_dirs,
             out_dir=None if args.no_save else Path(args.out),
             callbacks=progress,
-            observers=trackers,
+            observers=observers,
         )
-    plots = (
-        [] if args.no_plots or result.run_dir is None else plot_after_run(result.run_dir)
-    )
+    plots = [] if plotter is None else plotter.written
     if args.json:
         print(json.dumps(strict_json(_result_record(result, plots))), flush=True)
         return 0
