@@ -74,7 +74,13 @@ class Store:
         self.uri = uri
         if uri.startswith(("http://", "https://")):
             _probe(uri)
-        self.client = MlflowClient(tracking_uri=uri)
+        if uri.startswith("sqlite:"):
+            # MLflow creates a new SQLite store's tables as a client opens it; processes doing
+            # it at once (a sweep's first trials) break each other's migrations
+            with FileLock(_machine_lock(uri), timeout=LOCK_SECONDS):
+                self.client = MlflowClient(tracking_uri=uri)
+        else:
+            self.client = MlflowClient(tracking_uri=uri)
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -227,7 +233,12 @@ def _lock_path(sweep: str, key: str, uri: str) -> Path:
     folder = Path(sweep)
     if folder.is_dir():
         return folder / ".mlpspec-mlflow.lock"
-    digest = hashlib.sha256(f"{uri}\n{key}".encode()).hexdigest()[:16]
+    return _machine_lock(uri, key)
+
+
+def _machine_lock(*keys: str) -> Path:
+    """A lock file in the temporary folder, for the processes of this machine."""
+    digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"mlpspec-mlflow-{digest}.lock"
 
 

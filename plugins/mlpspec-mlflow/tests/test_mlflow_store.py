@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,30 @@ def test_a_deleted_experiment_is_a_warning_and_the_run_goes_on(
     assert f"experiment {experiment!r} is deleted" in warning
     assert "nothing of this run was logged to MLflow" in warning
     assert "mlflow" not in result.record.tracking
+
+
+def test_trials_looking_for_their_sweeps_parent_at_the_same_moment_find_one(
+    store_uri, experiment, tmp_path
+):
+    """The lookup and the creation of a sweep's parent are one step for every process (and
+    thread) of the machine: trials released together make one parent, not one each."""
+    from mlpspec_mlflow.store import Store
+
+    store = Store(store_uri)
+    experiment_id = store.experiment_id(experiment)
+    trials = 6
+    together = threading.Barrier(trials)
+    parents: list[str] = []
+
+    def trial() -> None:
+        together.wait()
+        parents.append(store.sweep_parent(experiment_id, str(tmp_path), "together", {}))
+
+    threads = [threading.Thread(target=trial) for _ in range(trials)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(parents) == trials
+    assert len(set(parents)) == 1
+    assert [run.info.run_name for run in runs_of(store_uri, experiment)] == ["together"]
