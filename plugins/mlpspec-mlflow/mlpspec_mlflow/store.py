@@ -10,7 +10,9 @@ the tracker turns that into a warning.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sys
 import tempfile
 import time
 import warnings
@@ -134,7 +136,10 @@ class Store:
         return Reopened(run.info.experiment_id, last, frozenset(run.data.params), parent)
 
     def terminate(self, run_id: str, status: str) -> None:
-        self.client.set_terminated(run_id, status)
+        # MLflow writes the run's web address to stdout when it ends a run on a server: on
+        # stderr it still shows, and stdout stays mlpspec's (--json's lines are all JSON)
+        with contextlib.redirect_stdout(sys.stderr):
+            self.client.set_terminated(run_id, status)
 
     # -- what a run logs -----------------------------------------------------------------------
 
@@ -217,7 +222,7 @@ class Store:
             max_results=1,
         )
         if not running:
-            self.client.set_terminated(parent, "FINISHED")
+            self.terminate(parent, "FINISHED")
 
 
 def _probe(uri: str) -> None:

@@ -15,9 +15,12 @@ MLFLOW_ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLPSPEC_
 
 
 @pytest.fixture(autouse=True)
-def _no_user_settings(monkeypatch):
+def _no_user_settings(monkeypatch, tmp_path):
+    """Nothing from the user's MLflow settings; and a temporary current folder, where MLflow
+    puts the files of runs logged to a SQLite store (./mlruns), as it does for users."""
     for name in MLFLOW_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session")
