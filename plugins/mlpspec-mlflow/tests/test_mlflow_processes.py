@@ -41,6 +41,7 @@ def test_track_mlflow_logs_to_mlflow_db_in_the_current_folder_with_the_plots(spe
 
 TRIAL = """
 import sys, time
+from pathlib import Path
 
 import mlpspec
 import mlpspec_mlflow.store  # MLflow is imported before the trials line up to start together
