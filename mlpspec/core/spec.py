@@ -315,8 +315,7 @@ def load_spec(
     ``overrides`` maps dotted paths (``train.epochs``, ``layers[0].units``) to values.
     """
     data = read_toml(path)
-    for key, value in (overrides or {}).items():
-        _set_path(data, key, value)
+    apply_overrides(data, overrides or {}, str(path))
     return validate_spec(data, registry, str(path))
 
 
@@ -341,16 +340,65 @@ def upgrade(data: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
+_DOTTED = re.compile(r"[A-Za-z_][\w-]*(\[\d+\])*(\.[A-Za-z_][\w-]*(\[\d+\])*)*")
+"""A dotted path as ``--set`` takes it: ``train.epochs``, ``layers[0].units``."""
+
+
+def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any], source: str) -> None:
+    """Set each dotted path of ``overrides`` (``train.epochs``, ``layers[0].units``) in parsed
+    spec data, in place. A path that does not fit the spec (a layer it does not have, a key
+    under a number) is a :class:`SpecError` naming the path, as any other spec problem."""
+    problems = []
+    for key, value in overrides.items():
+        try:
+            _set_path(data, key, value)
+        except _PathError as exc:
+            problems.append(Problem(key, str(exc)))
+    if problems:
+        raise SpecError(source, problems)
+
+
+class _PathError(Exception):
+    """An override whose path cannot be followed in the spec's data."""
+
+
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``train.epochs`` or ``layers[0].units`` in nested TOML data."""
+    """Set ``train.epochs`` or ``layers[0].units`` in nested TOML data; tables on the way
+    are created, arrays are not (an index must name an existing entry)."""
+    if not isinstance(dotted, str) or not _DOTTED.fullmatch(dotted):
+        raise _PathError(
+            "not a dotted path to a spec value, such as train.epochs or layers[0].units"
+        )
     parts = re.findall(r"[^.\[\]]+|\[\d+\]", dotted)
     node: Any = data
-    for part, following in zip(parts, [*parts[1:], None], strict=True):
-        key: Any = int(part[1:-1]) if part.startswith("[") else part
-        if following is None:
+    for depth, part in enumerate(parts):
+        where = format_location(tuple(_key(p) for p in parts[:depth])) or "the spec"
+        key = _key(part)
+        if isinstance(key, int):
+            if not isinstance(node, list):
+                raise _PathError(f"{where} is not an array, so it has no entry [{key}]")
+            if key >= len(node):
+                raise _PathError(f"{where} has {len(node)} entries, so no entry [{key}]")
+        elif not isinstance(node, dict):
+            raise _PathError(f"{where} is {_kind_of(node)}, not a table with keys")
+        if depth == len(parts) - 1:
             node[key] = value
+        elif isinstance(key, int):
+            node = node[key]
         else:
-            node = node[key] if isinstance(key, int) else node.setdefault(key, {})
+            node = node.setdefault(key, {})
+
+
+def _key(part: str) -> str | int:
+    return int(part[1:-1]) if part.startswith("[") else part
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return f"a string ({_show(value)})"
+    return f"a value ({_show(value)})"
 
 
 DEFAULT_VALIDATION = 0.1
