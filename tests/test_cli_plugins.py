@@ -13,7 +13,11 @@ from mlpspec.cli.main import main
 
 from .conftest import ROOT, SPIRALS_SPEC, write_spec
 
-EXTENSIONS = {"mlpspec-optim": "mlpspec_optim", "mlpspec-layers": "mlpspec_layers"}
+EXTENSIONS = {
+    "mlpspec-optim": "mlpspec_optim",
+    "mlpspec-layers": "mlpspec_layers",
+    "mlpspec-mlflow": "mlpspec_mlflow",
+}
 
 
 @pytest.mark.parametrize("package", EXTENSIONS)
@@ -135,3 +139,55 @@ def test_a_version_1_plugin_loads_and_trains_unchanged(tmp_path, monkeypatch, ca
     spec = write_spec(tmp_path, SPIRALS_SPEC.replace('"tanh"', '"old.cube"'))
     assert main(["run", str(spec), "--no-save", "-q", "--plugin", "old_plugin"]) == 0
     assert "test accuracy" in capsys.readouterr().out
+
+
+SPY_TRACKER = """
+import json
+from pathlib import Path
+
+class Spy:
+    def __init__(self, params):
+        pass
+
+    def mlpspec_run_end(self, run, record):
+        folder = Path(run.run_dir)
+        seen = {
+            "files": sorted(path.name for path in folder.iterdir()),
+            "saved_status": json.loads((folder / "summary.json").read_text())["status"],
+        }
+        (folder.parent / "seen.json").write_text(json.dumps(seen))
+
+def mlpspec_register_trackers(register):
+    register("spy", Spy)
+"""
+
+
+@pytest.mark.parametrize("choose", ["--track", "MLPSPEC_TRACK"])
+def test_a_tracker_ending_a_run_finds_its_plots_and_outcome_in_the_folder(
+    tmp_path, monkeypatch, choose
+):
+    """The plots are drawn before any tracker's run_end, so that a tracker can log them with
+    the run's other files; summary.json then says how the run ended."""
+    pytest.importorskip("matplotlib")
+    (tmp_path / "spy_tracker.py").write_text(SPY_TRACKER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = write_spec(tmp_path, SPIRALS_SPEC)
+    out = tmp_path / "runs"
+    track = ["--track", "spy"] if choose == "--track" else []
+    if choose == "MLPSPEC_TRACK":
+        monkeypatch.setenv("MLPSPEC_TRACK", "spy")
+    assert main(["run", str(spec), "-q", "--out", str(out), "--plugin", "spy_tracker", *track]) == 0
+    seen = json.loads((out / "seen.json").read_text())
+    assert {"loss.png", "accuracy.png", "learning_rate.png", "confusion.png"} <= set(seen["files"])
+    assert seen["saved_status"] == "completed"
+
+
+def test_no_plots_are_drawn_for_a_tracker_with_no_plots(tmp_path, monkeypatch):
+    (tmp_path / "spy_tracker.py").write_text(SPY_TRACKER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = write_spec(tmp_path, SPIRALS_SPEC)
+    out = tmp_path / "runs"
+    args = ["run", str(spec), "-q", "--out", str(out), "--no-plots"]
+    assert main([*args, "--plugin", "spy_tracker", "--track", "spy"]) == 0
+    seen = json.loads((out / "seen.json").read_text())
+    assert not [name for name in seen["files"] if name.endswith(".png")]

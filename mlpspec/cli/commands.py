@@ -23,8 +23,10 @@ from mlpspec.cli.progress import format_value, strict_json
 from mlpspec.cli.runs import SORT_KEYS, find_runs, sort_runs, table
 from mlpspec.cli.starter import starter_path, write_starter
 from mlpspec.core.errors import UsageError
+from mlpspec.core.hookspec import hookimpl
 from mlpspec.core.registry import Registry
 from mlpspec.run.builder import Builder
+from mlpspec.run.record import RunContext, RunRecord
 from mlpspec.run.saved import load_run
 
 SPLITS = ("test", "validation", "train")
@@ -40,6 +42,21 @@ def plot_after_run(path: Path) -> list[Path]:
     except Exception as exc:  # a picture must never cost a finished run
         print(f"warning: the plots were not made: {type(exc).__name__}: {exc}", file=sys.stderr)
         return []
+
+
+class PlotsAtRunEnd:
+    """Draws a completed run's plots as it ends: an observer of the run like a tracker, called
+    before every other (``tryfirst``), so that a tracker's ``mlpspec_run_end`` finds the plots
+    in the run folder with every other file, and can log them with the rest."""
+
+    def __init__(self) -> None:
+        self.written: list[Path] = []
+
+    @hookimpl(tryfirst=True)
+    def mlpspec_run_end(self, run: RunContext, record: RunRecord) -> None:
+        if record.status != "completed" or run.run_dir is None:
+            return
+        self.written = plot_after_run(run.run_dir)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
 from mlpspec.cli import check, diff, export, scaffold
-from mlpspec.cli.commands import add_commands, plot_after_run
+from mlpspec.cli.commands import PlotsAtRunEnd, add_commands
 from mlpspec.cli.progress import (
     BOLD,
     ConsoleProgress,
@@ -124,11 +124,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress: list[Callback] = (
         [JsonProgress()] if args.json else [] if args.quiet else [ConsoleProgress()]
     )
-    trackers = _trackers(registry, args.track)
+    plotter = None if args.no_plots else PlotsAtRunEnd()
+    observers: list[tuple[str, object]] = [("plots", plotter)] if plotter else []
+    observers += _trackers(registry, args.track)
     data_dirs = [Path(d) for d in args.data_dir]
     if args.resume is not None:
         result = resume(
-            args.resume, registry, data_dirs=data_dirs, callbacks=progress, observers=trackers
+            args.resume, registry, data_dirs=data_dirs, callbacks=progress, observers=observers
         )
     else:
         result = run(
@@ -137,11 +139,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             data_dirs=data_dirs,
             out_dir=None if args.no_save else Path(args.out),
             callbacks=progress,
-            observers=trackers,
+            observers=observers,
         )
-    plots = (
-        [] if args.no_plots or result.run_dir is None else plot_after_run(result.run_dir)
-    )
+    plots = [] if plotter is None else plotter.written
     if args.json:
         print(json.dumps(strict_json(_result_record(result, plots))), flush=True)
         return 0

@@ -56,14 +56,15 @@ class RunHooks:
         self.manager = manager or PluginManager()
 
     def call(self, name: str, **arguments: Any) -> list[str]:
-        """Call hook ``name`` on every implementation, in registration order.
+        """Call hook ``name`` on every implementation, in pluggy's order (``tryfirst`` ones
+        first, then the latest registered first).
 
         Returns what failed, one message per implementation that raised (each also issued
         as a :class:`HookWarning`).
         """
         failures = []
         caller = getattr(self.manager.hook, name)
-        for impl in reversed(caller.get_hookimpls()):  # pluggy keeps them last-first
+        for impl in reversed(caller.get_hookimpls()):  # the list is in reverse call order
             try:
                 impl.function(*(arguments[arg] for arg in impl.argnames))
             except UserInterrupt:

@@ -253,6 +253,7 @@ class _Run:
                 raise self._reported(error) from (
                     None if isinstance(error, MlpspecError) else error
                 )
+            self._save_record()  # the run-end hooks find the folder whole, its record included
             self._warn(hooks.call("mlpspec_run_end", run=context, record=self.record))
             self._save_record()
         return RunResult(
@@ -318,14 +319,21 @@ class _Run:
                 self.folder.write_weights(weights or trainer.last_good)
             except OSError as exc:
                 record.warnings.append(f"the weights could not be saved: {describe(exc)}")
+        self._try_save_record()
         hooks = self.registry.hooks
         if record.status == "failed":
             self._warn(hooks.call("mlpspec_run_failure", run=context, error=error, record=record))
         self._warn(hooks.call("mlpspec_run_end", run=context, record=record))
+        self._try_save_record()
+
+    def _try_save_record(self) -> None:
+        """Save the record of a run that went wrong; a disk that refuses is a warning."""
         try:
             self._save_record()
         except OSError as exc:
-            record.warnings.append(f"the record could not be saved: {describe(exc)}")
+            warning = f"the record could not be saved: {describe(exc)}"
+            if warning not in self.record.warnings:
+                self.record.warnings.append(warning)
 
     def _culprit(self, error: BaseException) -> Culprit | None:
         place = error.source if isinstance(error, NumericalFault) else None
