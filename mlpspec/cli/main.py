@@ -105,10 +105,11 @@ def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise SpecError("--set", [Problem(pair, "expected KEY=VALUE, e.g. train.epochs=5")])
         try:
-            value = parse_toml(f"value = {text}")["value"]
+            parsed = parse_toml(f"value = {text}")
         except SpecError:
-            value = text
-        overrides[key.strip()] = value
+            parsed = {}
+        # one TOML value, or else text: a value that smuggles in more keys is not split up
+        overrides[key.strip()] = parsed["value"] if list(parsed) == ["value"] else text
     return overrides
 
 

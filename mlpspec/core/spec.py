@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+import reprlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from mlpspec.core.errors import Problem, SpecError, UnknownComponentError, close_matches
+from mlpspec.core.files import FileProblem, read_limited
 from mlpspec.core.registry import ComponentConfig, Registry
 
 if sys.version_info >= (3, 11):
@@ -225,7 +227,7 @@ class TrainSection(Section):
 class Spec(Section):
     """A whole model spec, validated."""
 
-    spec_version: int = SPEC_VERSION
+    spec_version: int = Field(SPEC_VERSION, ge=1)
     model: ModelSection
     data: DataSection
     layers: list[LayerRef] = Field(min_length=1)
@@ -254,21 +256,33 @@ class Spec(Section):
 # Reading and validating
 
 
+SPEC_MAX_BYTES = 16 * 2**20
+"""The largest spec file read: a spec is a page of settings, and anything near this size is
+the wrong file (a dataset, a log), or /proc, or a file that never ends."""
+
+_BOM = "\ufeff"
+_TOO_DEEP = "arrays or tables nested too deeply to read (hundreds of levels): is it the right file?"
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file; a syntax error becomes a :class:`SpecError` at its line and column."""
+    """Parse a TOML file; a syntax error becomes a :class:`SpecError` at its line and column.
+
+    Only a regular file of at most :data:`SPEC_MAX_BYTES` is read (a FIFO, a device or a
+    folder is refused before anything is read). A UTF-8 byte-order mark, which some editors
+    write and TOML does not allow, is skipped.
+    """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise SpecError(str(path), [Problem("", "no such file")]) from None
+        raw = read_limited(path, SPEC_MAX_BYTES, "spec")
+        text = raw.decode("utf-8")
+    except FileProblem as exc:
+        raise SpecError(str(path), [Problem("", str(exc))]) from None
     except UnicodeDecodeError as exc:
         raise SpecError(
             str(path),
             [Problem(_byte_place(exc.object, exc.start), f"not UTF-8 text ({exc.reason})")],
         ) from None
-    except OSError as exc:
-        raise SpecError(str(path), [Problem("", exc.strerror or str(exc))]) from None
-    return parse_toml(text, str(path))
+    return parse_toml(text.removeprefix(_BOM), str(path))
 
 
 def _byte_place(raw: bytes, offset: int) -> str:
@@ -278,9 +292,43 @@ def _byte_place(raw: bytes, offset: int) -> str:
     return f"line {line}, column {column} (byte {offset})"
 
 
+MAX_KEY_PARTS = 100
+"""The most parts a dotted key (``a.b.c``) or table header may have: TOML readers take time
+quadratic in it (a 100,000-part key, 200 KB of text, would take a quarter of an hour)."""
+
+_STRING_OR_COMMENT = re.compile(
+    r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*',
+    re.DOTALL,
+)
+_LONG_KEY = re.compile(rf"[\w-]+(?:[ \t]*\.[ \t]*[\w-]+){{{MAX_KEY_PARTS}}}")
+
+
+def _long_key_line(text: str) -> int | None:
+    """The line of the first dotted key of more than :data:`MAX_KEY_PARTS` parts, if any.
+
+    Strings and comments are blanked first (keeping their line breaks), so that dots in them
+    do not count; quoted key parts count as one part each."""
+    if text.count(".") <= MAX_KEY_PARTS:
+        return None
+    blanked = _STRING_OR_COMMENT.sub(
+        lambda m: "q" + "\n" * m.group().count("\n") if m.group()[0] != "#" else "", text
+    )
+    found = _LONG_KEY.search(blanked)
+    return None if found is None else blanked.count("\n", 0, found.start()) + 1
+
+
 def parse_toml(text: str, source: str = "<spec>") -> dict[str, Any]:
+    """Parse TOML text; malformed or too deeply nested text is a :class:`SpecError`."""
+    line = _long_key_line(text)
+    if line is not None:
+        raise SpecError(
+            source,
+            [Problem(f"line {line}", f"a dotted key of more than {MAX_KEY_PARTS} parts")],
+        )
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise SpecError(source, [Problem("", _TOO_DEEP)]) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         where = re.search(r"\(at line (\d+), column (\d+)\)", message)
@@ -315,8 +363,14 @@ def load_spec(
     ``overrides`` maps dotted paths (``train.epochs``, ``layers[0].units``) to values.
     """
     data = read_toml(path)
+    problems = []
     for key, value in (overrides or {}).items():
-        _set_path(data, key, value)
+        try:
+            _set_path(data, key, value)
+        except ValueError as exc:
+            problems.append(Problem(key, str(exc)))
+    if problems:
+        raise SpecError("--set", problems)
     return validate_spec(data, registry, str(path))
 
 
@@ -341,16 +395,65 @@ def upgrade(data: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
+_KEY_PATH = re.compile(r"[^.\[\]\s]+(?:\[\d+\])*(?:\.[^.\[\]\s]+(?:\[\d+\])*)*")
+_KEY_PART = re.compile(r"[^.\[\]\s]+|\[\d+\]")
+
+
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``train.epochs`` or ``layers[0].units`` in nested TOML data."""
-    parts = re.findall(r"[^.\[\]]+|\[\d+\]", dotted)
+    """Set ``train.epochs`` or ``layers[0].units`` in nested TOML data.
+
+    Missing tables on the way are created (validation then names an unknown key); a path that
+    does not fit the data (an index past an array's end, a key into a number, a name where
+    an array needs an index) is a ``ValueError`` saying what is there instead.
+    """
+    if not _KEY_PATH.fullmatch(dotted):
+        raise ValueError(
+            "not a key path: names joined by dots, each maybe followed by [INDEX] "
+            "(e.g. train.epochs or layers[0].units)"
+        )
+    parts = _KEY_PART.findall(dotted)
     node: Any = data
-    for part, following in zip(parts, [*parts[1:], None], strict=True):
-        key: Any = int(part[1:-1]) if part.startswith("[") else part
-        if following is None:
+    for number, part in enumerate(parts):
+        where = format_location(tuple(_key(p) for p in parts[:number]))
+        key = _key(part)
+        last = number == len(parts) - 1
+        if isinstance(key, int):
+            if not isinstance(node, list):
+                raise ValueError(f"{where} is {_toml_type(node)}, not an array")
+            if key >= len(node):
+                raise ValueError(
+                    f"{where} has {len(node)} entr{'y' if len(node) == 1 else 'ies'}: "
+                    f"{where}[{key}] does not exist"
+                )
+        elif not isinstance(node, dict):
+            hint = f" (e.g. {where}[0].{key})" if isinstance(node, list) else ""
+            raise ValueError(f"{where} is {_toml_type(node)}, not a table{hint}")
+        if last:
             node[key] = value
-        else:
-            node = node[key] if isinstance(key, int) else node.setdefault(key, {})
+        elif isinstance(key, str) and key not in node:
+            node[key] = {}
+        node = node[key]
+
+
+def _key(part: str) -> str | int:
+    return int(part[1:-1]) if part.startswith("[") else part
+
+
+def _toml_type(value: Any) -> str:
+    """What a TOML value is, for messages: ``a table``, ``an array``, ``an integer``..."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    return "a date or time"
 
 
 DEFAULT_VALIDATION = 0.1
@@ -441,8 +544,14 @@ def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
+_SHORT = reprlib.Repr()
+"""A repr that stops early: a value nested a thousand deep, or a million items long, costs
+no more to show than a short one (and cannot exhaust the recursion limit)."""
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 40, 40
+
+
 def _show(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    text = repr(value)
+    text = _SHORT.repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

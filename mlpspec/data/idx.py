@@ -9,13 +9,18 @@ names the file.
 from __future__ import annotations
 
 import gzip
+import math
+import os
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from mlpspec.core.errors import DataError
+from mlpspec.core.files import FileProblem, open_regular
+from mlpspec.core.limits import LIMIT_VARIABLE, gigabytes, memory_limit
 
 _TYPES = {
     0x08: np.dtype(np.uint8),
@@ -28,30 +33,69 @@ _TYPES = {
 _CODES = {dtype: code for code, dtype in _TYPES.items()}
 
 
+MAX_DIMENSIONS = 32
+"""More dimensions than numpy arrays may have (32 in numpy 1.x) is no IDX file of ours."""
+
+
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (plain or gzip) into an array of its own shape and type."""
+    """Read an IDX file (plain or gzip) into an array of its own shape and type.
+
+    The header is read first, and no more data is read (or decompressed) than it promises:
+    a header that promises more than a run may hold in memory is refused before anything
+    else is read, and a gzip stream that would inflate past the promised size is cut off
+    there. Only a regular file is read (a FIFO or a device is refused at once).
+    """
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: cannot read the file ({exc})") from None
-    if len(raw) < 4 or raw[0:2] != b"\0\0" or raw[2] not in _TYPES:
-        raise DataError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'none'})")
-    dtype, ndim = _TYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise DataError(f"{path}: IDX header is truncated or has no dimensions")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
-        problem = "truncated" if len(raw) - header < expected else "longer than its header says"
+        handle = open_regular(path)
+    except FileProblem as exc:
+        raise DataError(f"{path}: {exc}") from None
+    with handle:
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            compressed = handle.read(2) == b"\x1f\x8b"
+            handle.seek(0)
+            stream = gzip.GzipFile(fileobj=handle) if compressed else handle
+            return _read(stream, path, None if compressed else size)
+        except (OSError, EOFError, zlib.error) as exc:  # a broken gzip stream, a read error
+            raise DataError(f"{path}: cannot read the file ({exc})") from None
+
+
+def _read(stream: BinaryIO, path: Path, size: int | None) -> np.ndarray:
+    """The array of an IDX stream; ``size`` is the file's size when it is not compressed."""
+    magic = stream.read(4)
+    if len(magic) < 4 or magic[0:2] != b"\0\0" or magic[2] not in _TYPES:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    dtype, ndim = _TYPES[magic[2]], magic[3]
+    if ndim == 0 or ndim > MAX_DIMENSIONS:
+        raise DataError(
+            f"{path}: the IDX header gives {ndim} dimensions (1 to {MAX_DIMENSIONS} can be read)"
+        )
+    dims = stream.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DataError(f"{path}: IDX header is truncated")
+    shape = struct.unpack(f">{ndim}I", dims)
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+    limit = memory_limit()
+    if expected > limit:
+        raise DataError(
+            f"{path}: the IDX header promises {expected:,} bytes of data for shape {shape}, "
+            f"more than the {gigabytes(limit)} a run may use (${LIMIT_VARIABLE})"
+        )
+    data = stream.read(expected)
+    if size is None:  # compressed: read one byte more to know whether the stream goes on
+        held, longer = len(data), bool(stream.read(1))
+    else:
+        held = size - 4 - 4 * ndim
+        longer = held > expected
+    if len(data) < expected or longer:
+        problem = "truncated" if len(data) < expected else "longer than its header says"
+        found = f", the file has {held:,}" if size is not None or not longer else ""
         raise DataError(
             f"{path}: IDX file is {problem}: the header promises {expected:,} bytes of data for "
-            f"shape {shape}, the file has {len(raw) - header:,}"
+            f"shape {shape}{found}"
         )
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = None) -> None:

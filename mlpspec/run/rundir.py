@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import numpy as np
 import tomli_w
 
 from mlpspec.core.errors import DataError
+from mlpspec.data.npz import read_npz
 from mlpspec.engine.training import Evaluation
 from mlpspec.run.record import RunRecord, load_record
 
@@ -170,13 +171,11 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, buffer.getvalue())
 
 
-def load_arrays(path: Path, what: str = "array file") -> dict[str, np.ndarray]:
+def load_arrays(
+    path: Path, what: str = "array file", expected: Mapping[str, Any] | None = None
+) -> dict[str, np.ndarray]:
     """The arrays of an .npz file, never unpickled; a damaged one is a :class:`DataError`
-    naming it (as a ``what``)."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except Exception as exc:  # zip, format and pickle refusals alike
-        raise DataError(f"{path}: not a readable {what} ({exc})") from None
+    naming it (as a ``what``). Names, shapes and dtypes are checked against ``expected``
+    (arrays, or anything with ``shape`` and ``dtype``), when given, and the total size against
+    the memory limit, before anything is decompressed (see :mod:`mlpspec.data.npz`)."""
+    return read_npz(path, what=what, expected=expected)

@@ -25,7 +25,7 @@ from mlpspec.data import Splits, preprocess_rows
 from mlpspec.engine.model import Model
 from mlpspec.run.builder import build_model, load_data
 from mlpspec.run.record import RunRecord
-from mlpspec.run.rundir import COMPONENTS, SPEC, RunDirectory
+from mlpspec.run.rundir import COMPONENTS, MODEL, SPEC, RunDirectory, load_arrays
 
 _DISTRIBUTION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 """A valid distribution name (PEP 508): only such a name is offered to ``pip install``."""
@@ -143,7 +143,8 @@ def load_run(path: str | Path, registry: Registry | None = None) -> LoadedRun:
     _warn_versions(folder, registry)
     model = build_model(spec, registry, record.features, record.classes)
     try:
-        model.load_state(folder.read_weights())
+        # names, shapes and dtypes checked before anything is decompressed (a zip bomb)
+        model.load_state(load_arrays(folder.path / MODEL, "model file", model.state()))
     except ValueError as exc:
         raise MlpspecError(f"{folder.path}: {exc}") from None
     return LoadedRun(folder.path, spec, record, model, registry)
