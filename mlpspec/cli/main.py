@@ -22,7 +22,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
-from mlpspec.cli.commands import add_commands, plot_after_run
+from mlpspec.cli.commands import add_commands, plot_after_run, run_folder, writable_folder
 from mlpspec.cli.progress import (
     BOLD,
     ConsoleProgress,
@@ -43,6 +43,7 @@ from mlpspec.core.kinds import BY_NAME, KINDS
 from mlpspec.core.plugins import load_registry
 from mlpspec.core.registry import Component, Registry
 from mlpspec.core.spec import load_spec, parse_toml
+from mlpspec.core.text import printable
 from mlpspec.engine.training import Callback
 from mlpspec.run.runner import RunResult, resume, run
 
@@ -69,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head`, say: not an error of ours
         sys.stderr.close()
         return 0
+    except OSError as exc:  # the file system said no where no check of ours saw it coming
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{exc.strerror or exc} (--debug shows where)", args)
+        return 1
     except Exception as exc:
         _error(f"internal error: {type(exc).__name__}: {exc} (--debug shows where)", args)
         return 1
@@ -76,13 +81,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
     """Warnings as one line on stderr, like errors (``warning: ...``), with no source line."""
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {printable(str(message))}", file=sys.stderr)
 
 
 def _error(message: str, args: argparse.Namespace) -> None:
+    """An error on stderr; its text may quote files (a name from a run folder), so control
+    characters are escaped (:func:`~mlpspec.core.text.printable`)."""
     if getattr(args, "debug", False):
         traceback.print_exc()
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {printable(message)}", file=sys.stderr)
 
 
 def _registry(args: argparse.Namespace) -> Registry:
@@ -126,6 +133,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     trackers = _trackers(registry, args.track)
     data_dirs = [Path(d) for d in args.data_dir]
+    if args.resume is not None:
+        run_folder(Path(args.resume))
+    elif not args.no_save:
+        writable_folder(Path(args.out), "--out")
     if args.resume is not None:
         result = resume(
             args.resume, registry, data_dirs=data_dirs, callbacks=progress, observers=trackers
@@ -191,7 +202,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             load_spec(path, registry)
         except MlpspecError as exc:
-            print(exc, file=sys.stderr)
+            print(printable(str(exc)), file=sys.stderr)
             status = max(status, exc.exit_code)
         else:
             print(f"{path}: ok")

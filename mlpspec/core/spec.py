@@ -256,7 +256,7 @@ class Spec(Section):
 # Reading and validating
 
 
-SPEC_MAX_BYTES = 16 * 2**20
+SPEC_MAX_BYTES = 2**20
 """The largest spec file read: a spec is a page of settings, and anything near this size is
 the wrong file (a dataset, a log), or /proc, or a file that never ends."""
 
@@ -294,7 +294,8 @@ def _byte_place(raw: bytes, offset: int) -> str:
 
 MAX_KEY_PARTS = 100
 """The most parts a dotted key (``a.b.c``) or table header may have: TOML readers take time
-quadratic in it (a 100,000-part key, 200 KB of text, would take a quarter of an hour)."""
+quadratic in it (a 100,000-part key, 200 KB of text, would take a quarter of an hour); with
+this bound and :data:`SPEC_MAX_BYTES`, no spec file takes more than seconds to read."""
 
 _STRING_OR_COMMENT = re.compile(
     r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*',
@@ -303,32 +304,36 @@ _STRING_OR_COMMENT = re.compile(
 _LONG_KEY = re.compile(rf"[\w-]+(?:[ \t]*\.[ \t]*[\w-]+){{{MAX_KEY_PARTS}}}")
 
 
-def _long_key_line(text: str) -> int | None:
-    """The line of the first dotted key of more than :data:`MAX_KEY_PARTS` parts, if any.
+def _long_key_place(text: str) -> str | None:
+    """Where the first dotted key of more than :data:`MAX_KEY_PARTS` parts starts, if any.
 
     Strings and comments are blanked first (keeping their line breaks), so that dots in them
-    do not count; quoted key parts count as one part each."""
+    do not count; a quoted key part counts as one part."""
     if text.count(".") <= MAX_KEY_PARTS:
         return None
     blanked = _STRING_OR_COMMENT.sub(
         lambda m: "q" + "\n" * m.group().count("\n") if m.group()[0] != "#" else "", text
     )
     found = _LONG_KEY.search(blanked)
-    return None if found is None else blanked.count("\n", 0, found.start()) + 1
+    if found is None:
+        return None
+    line_start = blanked.rfind("\n", 0, found.start()) + 1
+    line = blanked.count("\n", 0, found.start()) + 1
+    return f"line {line}, column {found.start() - line_start + 1}"
 
 
 def parse_toml(text: str, source: str = "<spec>") -> dict[str, Any]:
     """Parse TOML text; malformed or too deeply nested text is a :class:`SpecError`."""
-    line = _long_key_line(text)
-    if line is not None:
+    place = _long_key_place(text)
+    if place is not None:
         raise SpecError(
             source,
-            [Problem(f"line {line}", f"a dotted key of more than {MAX_KEY_PARTS} parts")],
+            [Problem(place, f"invalid TOML: a dotted key of more than {MAX_KEY_PARTS} parts")],
         )
     try:
         return tomllib.loads(text)
     except RecursionError:
-        raise SpecError(source, [Problem("", _TOO_DEEP)]) from None
+        raise SpecError(source, [Problem("", f"invalid TOML: {_TOO_DEEP}")]) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         where = re.search(r"\(at line (\d+), column (\d+)\)", message)

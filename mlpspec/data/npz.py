@@ -153,6 +153,20 @@ def _check(
         )
 
 
+def array_names(path: Path) -> list[str]:
+    """The names of the arrays an ``.npz`` file holds, from its table of contents alone."""
+    try:
+        handle = open_regular(path)
+    except FileProblem as exc:
+        raise DataError(f"{path}: {exc}") from None
+    with handle:
+        try:
+            with zipfile.ZipFile(handle) as archive:
+                return list(_members(archive, path, ".npz file"))
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+
+
 def read_npy(path: Path) -> np.ndarray:
     """The array of the ``.npy`` file at ``path``, once its header was found to promise no
     more data than the file holds and no Python objects."""

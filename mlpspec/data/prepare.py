@@ -119,26 +119,41 @@ def preprocess_rows(rows: Array, preprocessing: dict[str, float | str], dtype: n
     The rows are copied once, into the model's dtype, and scaled there in place, so the peak
     memory is one copy of the data (statistics are float64, from the raw training rows).
     """
-    flat = np.array(rows.reshape(len(rows), math.prod(rows.shape[1:])), dtype=dtype, order="C")
     shift, scale = _shift_and_scale(preprocessing)
-    if shift:
-        flat -= shift
-    if scale != 1:
-        flat /= scale
+    # a value beyond dtype's range becomes inf here, quietly: callers check for it and name it
+    with np.errstate(over="ignore", invalid="ignore"):
+        flat = np.array(rows.reshape(len(rows), math.prod(rows.shape[1:])), dtype=dtype, order="C")
+        if shift:
+            flat -= shift
+        if scale != 1:
+            flat /= scale
     return flat
 
 
 def _shift_and_scale(stats: dict[str, float | str]) -> tuple[float, float]:
-    """Every preprocessing is (x − shift) / scale."""
-    name = stats["name"]
+    """Every preprocessing is (x − shift) / scale; ``ValueError`` names what is wrong with
+    statistics that do not describe one (a run folder's summary.json, damaged)."""
+    name = stats.get("name")
     if name == "none":
         return 0.0, 1.0
     if name == "standardize":
-        return float(stats["mean"]), float(stats["std"])
-    low = float(stats["low"])
-    span = (float(stats["high"]) - low) or 1.0
+        mean, std = _number(stats, "mean"), _number(stats, "std")
+        if std <= 0:
+            raise ValueError(f"std must be above 0, got {std}")
+        return mean, std
+    if name not in ("scale", "scale_symmetric"):
+        raise ValueError(f"unknown preprocessing {name!r}")
+    low, high = _number(stats, "low"), _number(stats, "high")
+    if high < low:
+        raise ValueError(f"high ({high}) is below low ({low})")
+    span = (high - low) or 1.0
     if name == "scale":
         return low, span
-    if name == "scale_symmetric":  # (x − low)/span·2 − 1 = (x − (low + span/2)) / (span/2)
-        return low + span / 2, span / 2
-    raise ValueError(f"unknown preprocessing {name!r}")
+    return low + span / 2, span / 2  # (x − low)/span·2 − 1 = (x − (low + span/2)) / (span/2)
+
+
+def _number(stats: dict[str, float | str], key: str) -> float:
+    value = stats.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r:.40}")
+    return float(value)

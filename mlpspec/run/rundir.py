@@ -30,6 +30,7 @@ import numpy as np
 import tomli_w
 
 from mlpspec.core.errors import DataError
+from mlpspec.core.text import file_name_part
 from mlpspec.data.npz import read_npz
 from mlpspec.engine.training import Evaluation
 from mlpspec.run.record import RunRecord, load_record
@@ -75,7 +76,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 def new_run_dir(base: Path, name: str) -> Path:
     """A fresh folder ``base/NAME-YYYYmmdd-HHMMSS`` (with a counter if that exists)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "run"
+    safe = file_name_part(name) or "run"
     for attempt in range(1000):
         path = base / (f"{safe}-{stamp}" + (f"-{attempt}" if attempt else ""))
         try:

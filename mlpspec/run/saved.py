@@ -25,7 +25,7 @@ from mlpspec.data import Splits, preprocess_rows
 from mlpspec.engine.model import Model
 from mlpspec.run.builder import build_model, load_data
 from mlpspec.run.record import RunRecord
-from mlpspec.run.rundir import COMPONENTS, MODEL, SPEC, RunDirectory, load_arrays
+from mlpspec.run.rundir import COMPONENTS, MODEL, SPEC, SUMMARY, RunDirectory, load_arrays
 
 _DISTRIBUTION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 """A valid distribution name (PEP 508): only such a name is offered to ``pip install``."""
@@ -122,7 +122,12 @@ class LoadedRun:
                 f"{self.path}: the run did not save its preprocessing statistics "
                 "(made by an older mlpspec); run it again"
             )
-        return preprocess_rows(np.asarray(raw), stats, self.model.dtype)
+        try:
+            return preprocess_rows(np.asarray(raw), stats, self.model.dtype)
+        except ValueError as exc:  # statistics that describe no preprocessing: tampered
+            raise DataError(
+                f"{self.path / SUMMARY}: damaged preprocessing statistics: {exc}"
+            ) from None
 
     def data(self, data_dirs: Sequence[Path] = ()) -> Splits:
         """The run's dataset, read and split as the run did (relative paths start from the
