@@ -9,8 +9,12 @@ read first, and the archive is refused, before any array data is decompressed, w
 - an array is not among ``names`` (when the caller says which it reads: the others are never
   decompressed) or, with ``expected``, its name, shape or dtype differs from what the caller
   expects (a saved model's own arrays);
+- an array would inflate more than :data:`MAX_RATIO` times its compressed size, and to more
+  than :data:`RATIO_FLOOR` (no real data compresses so well: a zip bomb does);
 - the arrays together would take more memory than a run may use
   (:func:`~mlpspec.core.limits.memory_limit`, ``$MLPSPEC_MAX_MEMORY``).
+
+So a file can make mlpspec decompress at most about a hundred times its own size.
 
 A ``.npy`` file is uncompressed: its header may not promise more data than the file holds.
 Every refusal is a :class:`~mlpspec.core.errors.DataError` naming the file.
@@ -31,6 +35,10 @@ from mlpspec.core.files import FileProblem, file_size, open_regular
 from mlpspec.core.limits import LIMIT_VARIABLE, gigabytes, memory_limit
 
 _SUFFIX = ".npy"
+MAX_RATIO = 100
+"""How many times its compressed size an array may inflate to (deflate reaches 1,000)."""
+RATIO_FLOOR = 64 * 2**20
+"""Arrays up to this size may compress any amount (a small array of zeros does)."""
 
 
 class Shaped(Protocol):
@@ -117,6 +125,17 @@ def _headers(
         if dtype.hasobject:
             raise DataError(
                 f"{path}: {key} holds Python objects, which would need unpickling: refused"
+            )
+        size = _nbytes(shape, dtype)
+        if (
+            info.compress_type != zipfile.ZIP_STORED
+            and size > RATIO_FLOOR
+            and size > MAX_RATIO * info.compress_size
+        ):
+            raise DataError(
+                f"{path}: {key} would inflate from {info.compress_size:,} to {size:,} bytes, "
+                f"{size / max(info.compress_size, 1):,.0f} times: a decompression bomb? refused "
+                "before decompressing"
             )
         declared[key] = (shape, dtype)
     return declared
