@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from decimal import Decimal
+from fractions import Fraction
 
 from mlpspec.core.errors import Problem, SpecError
 
@@ -20,7 +20,7 @@ _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 def memory_limit() -> int:
     """Bytes a run may use: ``$MLPSPEC_MAX_MEMORY`` (``8G``, ``512M``, bytes), else the
-    machine's physical memory. The size is read exactly (a decimal, not a float), so that
+    machine's physical memory. The size is read exactly (a fraction, not a float), so that
     any number of digits gives a number of bytes rather than an overflow."""
     text = os.environ.get(LIMIT_VARIABLE, "").strip()
     if text:
@@ -29,7 +29,7 @@ def memory_limit() -> int:
             raise SpecError(
                 LIMIT_VARIABLE, [Problem("", f"expected a size like 8G or 512M, got {text[:40]!r}")]
             )
-        size = int(Decimal(match[1]) * _UNITS[match[2].upper()])
+        size = int(Fraction(match[1]) * _UNITS[match[2].upper()])
         if size <= 0:
             raise SpecError(LIMIT_VARIABLE, [Problem("", f"must be more than 0, got {text!r}")])
         return size
