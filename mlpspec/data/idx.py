@@ -33,6 +33,7 @@ _TYPES = {
 _CODES = {dtype: code for code, dtype in _TYPES.items()}
 
 
+_CHUNK = 2**20
 MAX_DIMENSIONS = 32
 """More dimensions than numpy arrays may have (32 in numpy 1.x) is no IDX file of ours."""
 
@@ -82,20 +83,30 @@ def _read(stream: BinaryIO, path: Path, size: int | None) -> np.ndarray:
             f"{path}: the IDX header promises {expected:,} bytes of data for shape {shape}, "
             f"more than the {gigabytes(limit)} a run may use (${LIMIT_VARIABLE})"
         )
-    data = stream.read(expected)
-    if size is None:  # compressed: read one byte more to know whether the stream goes on
-        held, longer = len(data), bool(stream.read(1))
-    else:
+    if size is not None:  # a plain file: its size says it all, before anything is read
         held = size - 4 - 4 * ndim
-        longer = held > expected
-    if len(data) < expected or longer:
-        problem = "truncated" if len(data) < expected else "longer than its header says"
-        found = f", the file has {held:,}" if size is not None or not longer else ""
-        raise DataError(
-            f"{path}: IDX file is {problem}: the header promises {expected:,} bytes of data for "
-            f"shape {shape}{found}"
-        )
+        if held != expected:
+            _wrong_length(path, expected, shape, held)
+        data = stream.read(expected)
+    else:  # compressed: inflated a chunk at a time, never past the promise and one byte
+        chunks, held = [], 0
+        while held <= expected and (chunk := stream.read(min(_CHUNK, expected + 1 - held))):
+            chunks.append(chunk)
+            held += len(chunk)
+        data = b"".join(chunks)
+        if held != expected:
+            _wrong_length(path, expected, shape, held if held < expected else None)
     return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _wrong_length(path: Path, expected: int, shape: tuple[int, ...], held: int | None) -> None:
+    """Raise: the data is not as long as the header says (``held`` bytes, if known)."""
+    problem = "longer than its header says" if held is None or held > expected else "truncated"
+    found = "" if held is None else f", the file has {held:,}"
+    raise DataError(
+        f"{path}: IDX file is {problem}: the header promises {expected:,} bytes of data for "
+        f"shape {shape}{found}"
+    )
 
 
 def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = None) -> None:
