@@ -314,6 +314,7 @@ def main() -> None:
             validate_spec(parse_toml(text), registry), registry, out_dir=work / "damage"
         ).run_dir
         attacked = Faults()
+        (work / "images").mkdir()
         images = tiny_images(work / "images")
         image_run = run(
             validate_spec(parse_toml(IMAGE_SPEC.format(path=images)), registry),

@@ -134,14 +134,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     trackers = _trackers(registry, args.track)
     data_dirs = [Path(d) for d in args.data_dir]
     if args.resume is not None:
-        run_folder(Path(args.resume))
-    elif not args.no_save:
-        writable_folder(Path(args.out), "--out")
-    if args.resume is not None:
         result = resume(
-            args.resume, registry, data_dirs=data_dirs, callbacks=progress, observers=trackers
+            run_folder(Path(args.resume)),
+            registry,
+            data_dirs=data_dirs,
+            callbacks=progress,
+            observers=trackers,
         )
     else:
+        if not args.no_save:  # a file of that name, or no write permission: said at once
+            writable_folder(Path(args.out), "--out")
         result = run(
             load_spec(args.spec, registry, _overrides(args.set)),
             registry,

@@ -158,8 +158,9 @@ class RunDirectory:
                 ) from None
         return evaluations
 
-    def read_weights(self) -> dict[str, np.ndarray]:
-        return self.read_arrays(MODEL)
+    def read_weights(self, expected: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """``model.npz``, checked against ``expected`` (a model's state) before decompressing."""
+        return load_arrays(self.path / MODEL, "model file", expected)
 
     def read_arrays(self, name: str) -> dict[str, np.ndarray]:
         return load_arrays(self.path / name)

@@ -25,7 +25,7 @@ from mlpspec.data import Splits, preprocess_rows
 from mlpspec.engine.model import Model
 from mlpspec.run.builder import build_model, load_data
 from mlpspec.run.record import RunRecord
-from mlpspec.run.rundir import COMPONENTS, MODEL, SPEC, SUMMARY, RunDirectory, load_arrays
+from mlpspec.run.rundir import COMPONENTS, SPEC, SUMMARY, RunDirectory
 
 _DISTRIBUTION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 """A valid distribution name (PEP 508): only such a name is offered to ``pip install``."""
@@ -149,7 +149,7 @@ def load_run(path: str | Path, registry: Registry | None = None) -> LoadedRun:
     model = build_model(spec, registry, record.features, record.classes)
     try:
         # names, shapes and dtypes checked before anything is decompressed (a zip bomb)
-        model.load_state(load_arrays(folder.path / MODEL, "model file", model.state()))
+        model.load_state(folder.read_weights(expected=model.state()))
     except ValueError as exc:
         raise MlpspecError(f"{folder.path}: {exc}") from None
     return LoadedRun(folder.path, spec, record, model, registry)
