@@ -379,7 +379,7 @@ class Attacks:
             ]
         )
         code, _, err = cli("run", str(spec), "--no-save", "--set", f"{key}=1")
-        return code == 2 and f"--set: 1 problem in the spec\n  {key}: " in err and clean(err)
+        return code == 2 and f"1 problem in the spec\n  {key}: " in err and clean(err)
 
     # -- D12: text from files, on the terminal --------------------------------------------------
 

@@ -74,6 +74,8 @@ def test_overrides_on_the_command_line(tmp_path, capsys):
     assert main(["run", str(spec), "--no-save", "--set", "train.epochs=-1"]) == 2
     assert "train.epochs" in capsys.readouterr().err
     assert main(["run", str(spec), "--set", "nonsense"]) == 2
+    assert main(["run", str(spec), "--no-save", "--set", "layers[5].units=3"]) == 2
+    assert "layers[5].units: layers has 2 entries" in capsys.readouterr().err
 
 
 def test_bad_spec_exits_2_with_every_problem_and_no_traceback(tmp_path, capsys):

@@ -166,6 +166,29 @@ def test_overrides_use_dotted_paths_and_are_validated(registry, tmp_path):
     assert caught.value.problems[0].location == "layers[0].units"
 
 
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("layers[9].units", "layers has 2 entries, so no entry [9]"),
+        ("train.epochs.count", "train.epochs is a value (5), not a table"),
+        ("layers.units", "layers is an array, not a table"),
+        ("model[0]", "model is not an array"),
+        ("layers[0].activation.type", "layers[0].activation is a string ('tanh')"),
+        ("train..epochs", "not a dotted path"),
+        ("layers[-1].units", "not a dotted path"),
+    ],
+)
+def test_an_override_path_the_spec_does_not_have_is_a_located_spec_error(
+    registry, tmp_path, key, message
+):
+    """Before: IndexError and TypeError escaped as internal errors (exit 1, not 2)."""
+    path = write_spec(tmp_path, SPIRALS_SPEC)
+    with pytest.raises(SpecError) as caught:
+        load_spec(path, registry, {key: 3, "train.epochs": 4})
+    (problem,) = caught.value.problems
+    assert problem.location == key and message in problem.message
+
+
 def test_missing_and_binary_files_are_spec_errors(tmp_path, registry):
     with pytest.raises(SpecError, match="no such file"):
         load_spec(tmp_path / "absent.toml", registry)

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
+from mlpspec.cli import diff
 from mlpspec.cli.commands import add_commands, plot_after_run, run_folder, writable_folder
 from mlpspec.cli.progress import (
     BOLD,
@@ -202,7 +203,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.specs:
         try:
-            load_spec(path, registry)
+            load_spec(path, registry, _overrides(args.set))
         except MlpspecError as exc:
             print(printable(str(exc)), file=sys.stderr)
             status = max(status, exc.exit_code)
@@ -378,6 +379,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", parents=[common], help="check specs without training")
     p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value of each spec first, as run does, e.g. --set train.epochs=5",
+    )
     p.set_defaults(command=cmd_validate)
 
     p = sub.add_parser("list", parents=[common], help="list the installed components")
@@ -401,6 +409,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(command=cmd_schema)
     add_commands(sub, common, _registry)
+    diff.add_parser(sub, common, _registry)
     return parser
 
 

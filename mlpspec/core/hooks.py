@@ -80,7 +80,8 @@ class RunHooks:
         added = []
         try:
             for name, plugin in plugins:
-                self.manager.register(plugin, name=f"{name}#{id(plugin)}")
+                taken = self.manager.get_plugin(name) is not None
+                self.manager.register(plugin, name=f"{name}#{len(added)}" if taken else name)
                 added.append(plugin)
             self.manager.check_pending()
             yield

@@ -368,14 +368,7 @@ def load_spec(
     ``overrides`` maps dotted paths (``train.epochs``, ``layers[0].units``) to values.
     """
     data = read_toml(path)
-    problems = []
-    for key, value in (overrides or {}).items():
-        try:
-            _set_path(data, key, value)
-        except ValueError as exc:
-            problems.append(Problem(key, str(exc)))
-    if problems:
-        raise SpecError("--set", problems)
+    apply_overrides(data, overrides or {}, str(path))
     return validate_spec(data, registry, str(path))
 
 
@@ -400,65 +393,65 @@ def upgrade(data: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
-_KEY_PATH = re.compile(r"[^.\[\]\s]+(?:\[\d+\])*(?:\.[^.\[\]\s]+(?:\[\d+\])*)*")
-_KEY_PART = re.compile(r"[^.\[\]\s]+|\[\d+\]")
+_DOTTED = re.compile(r"[A-Za-z_][\w-]*(\[\d+\])*(\.[A-Za-z_][\w-]*(\[\d+\])*)*")
+"""A dotted path as ``--set`` takes it: ``train.epochs``, ``layers[0].units``."""
+
+
+def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any], source: str) -> None:
+    """Set each dotted path of ``overrides`` (``train.epochs``, ``layers[0].units``) in parsed
+    spec data, in place. A path that does not fit the spec (a layer it does not have, a key
+    under a number) is a :class:`SpecError` naming the path, as any other spec problem."""
+    problems = []
+    for key, value in overrides.items():
+        try:
+            _set_path(data, key, value)
+        except _PathError as exc:
+            problems.append(Problem(key, str(exc)))
+    if problems:
+        raise SpecError(source, problems)
+
+
+class _PathError(Exception):
+    """An override whose path cannot be followed in the spec's data."""
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``train.epochs`` or ``layers[0].units`` in nested TOML data.
-
-    Missing tables on the way are created (validation then names an unknown key); a path that
-    does not fit the data (an index past an array's end, a key into a number, a name where
-    an array needs an index) is a ``ValueError`` saying what is there instead.
-    """
-    if not _KEY_PATH.fullmatch(dotted):
-        raise ValueError(
-            "not a key path: names joined by dots, each maybe followed by [INDEX] "
-            "(e.g. train.epochs or layers[0].units)"
+    """Set ``train.epochs`` or ``layers[0].units`` in nested TOML data; tables on the way
+    are created, arrays are not (an index must name an existing entry)."""
+    if not isinstance(dotted, str) or not _DOTTED.fullmatch(dotted):
+        raise _PathError(
+            "not a dotted path to a spec value, such as train.epochs or layers[0].units"
         )
-    parts = _KEY_PART.findall(dotted)
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", dotted)
     node: Any = data
-    for number, part in enumerate(parts):
-        where = format_location(tuple(_key(p) for p in parts[:number]))
+    for depth, part in enumerate(parts):
+        where = format_location(tuple(_key(p) for p in parts[:depth])) or "the spec"
         key = _key(part)
-        last = number == len(parts) - 1
         if isinstance(key, int):
             if not isinstance(node, list):
-                raise ValueError(f"{where} is {_toml_type(node)}, not an array")
+                raise _PathError(f"{where} is not an array, so it has no entry [{key}]")
             if key >= len(node):
-                raise ValueError(
-                    f"{where} has {len(node)} entr{'y' if len(node) == 1 else 'ies'}: "
-                    f"{where}[{key}] does not exist"
-                )
+                raise _PathError(f"{where} has {len(node)} entries, so no entry [{key}]")
         elif not isinstance(node, dict):
-            hint = f" (e.g. {where}[0].{key})" if isinstance(node, list) else ""
-            raise ValueError(f"{where} is {_toml_type(node)}, not a table{hint}")
-        if last:
+            raise _PathError(f"{where} is {_kind_of(node)}, not a table with keys")
+        if depth == len(parts) - 1:
             node[key] = value
-        elif isinstance(key, str) and key not in node:
-            node[key] = {}
-        node = node[key]
+        elif isinstance(key, int):
+            node = node[key]
+        else:
+            node = node.setdefault(key, {})
 
 
 def _key(part: str) -> str | int:
     return int(part[1:-1]) if part.startswith("[") else part
 
 
-def _toml_type(value: Any) -> str:
-    """What a TOML value is, for messages: ``a table``, ``an array``, ``an integer``..."""
-    if isinstance(value, dict):
-        return "a table"
+def _kind_of(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
     if isinstance(value, str):
-        return "a string"
-    return "a date or time"
+        return f"a string ({_show(value)})"
+    return f"a value ({_show(value)})"
 
 
 DEFAULT_VALIDATION = 0.1

@@ -53,7 +53,7 @@ def prepare(
     """
     dataset = check_dataset(dataset, name)
     x, y = dataset.x_train.reshape(len(dataset.x_train), -1), dataset.y_train
-    held = round(validation * len(x)) if isinstance(validation, float) else int(validation or 0)
+    held = held_out(validation, len(x))
     if held >= len(x):
         raise DataError(
             f"data.validation holds out {held} examples, but the training set has only {len(x)}"
@@ -87,6 +87,12 @@ def prepare(
         image_shape=dataset.image_shape,
         preprocessing=preprocessing,
     )
+
+
+def held_out(validation: int | float | None, examples: int) -> int:
+    """How many of ``examples`` training rows ``data.validation`` holds out: a count as
+    given, a fraction of the rows rounded."""
+    return round(validation * examples) if isinstance(validation, float) else int(validation or 0)
 
 
 def _labels(y: Array) -> Array:

@@ -29,7 +29,9 @@ from mlpspec.engine.model import Model
 from mlpspec.engine.training import LoopConfig, Plan
 from mlpspec.run.budget import check_memory
 
-LAYER_STREAM, SAMPLING_STREAM = 0, 1
+LAYER_STREAM, SAMPLING_STREAM, HOLDOUT_STREAM = 0, 1, 2
+"""Purposes of random streams; HOLDOUT_STREAM picks the validation rows of arrays given in
+memory (mlpspec.sklearn), which, unlike a dataset's files, may come sorted by class."""
 
 
 def rng_for(seed: int, *purpose: int) -> np.random.Generator:

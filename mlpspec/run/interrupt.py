@@ -34,29 +34,32 @@ class Aborted(UserInterrupt):
 class StopRequest:
     """The signal handler, and the record of which signal asked to stop (if any)."""
 
-    def __init__(self) -> None:
+    def __init__(self, checkpointing: bool = True) -> None:
         self.signum: int | None = None
+        self.checkpointing = checkpointing
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:
             raise Aborted(signum)
         self.signum = signum
+        purpose = " to write a checkpoint" if self.checkpointing else ""
         print(
-            f"\n{signal.Signals(signum).name}: stopping at the end of this epoch to write a "
-            "checkpoint (send it again to abort without one)",
+            f"\n{signal.Signals(signum).name}: stopping at the end of this epoch{purpose} "
+            "(send it again to stop at once)",
             file=sys.stderr,
             flush=True,
         )
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[StopRequest]:
-    """Catch SIGINT and SIGTERM as a :class:`StopRequest` for the duration of the block.
+def stop_on_signals(checkpointing: bool = True) -> Iterator[StopRequest]:
+    """Catch SIGINT and SIGTERM as a :class:`StopRequest` for the duration of the block
+    (``checkpointing``: whether a stop writes a checkpoint, for the message).
 
     Outside the main thread Python cannot install handlers; the request then never fires and
     signals keep their usual effect.
     """
-    request = StopRequest()
+    request = StopRequest(checkpointing)
     if threading.current_thread() is not threading.main_thread():
         yield request
         return

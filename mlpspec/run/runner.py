@@ -222,7 +222,8 @@ class _Run:
     ) -> RunResult:
         context = RunContext(self.spec, self.path, self.record, resumed, dict(labels or {}))
         hooks = self.registry.hooks
-        with hooks.scoped(observers), stop_on_signals() as request:
+        saving = self.folder is not None
+        with hooks.scoped(observers), stop_on_signals(checkpointing=saving) as request:
             trainer, folder = self.trainer, self.folder
             own: list[Callback] = [StopOnSignal(request)]
             if folder is not None:
