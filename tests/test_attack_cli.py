@@ -288,3 +288,25 @@ def test_a_very_long_model_name_gives_a_folder_name_the_file_system_takes(tmp_pa
     (folder,) = (tmp_path / "runs").iterdir()
     assert len(folder.name.encode()) <= 255 and folder.name.startswith("éé")
     assert file_name_part("é" * 200, 5) == "éé"  # never half a character
+
+
+@pytest.mark.parametrize(
+    ("distribution", "hint"),
+    [
+        ("acme-inits", "install it (pip install acme-inits)"),
+        ("acme-inits; rm -rf ~", "its package name in components.json is not a valid one"),
+        ("acme\x1b[2J", "its package name in components.json is not a valid one"),
+    ],
+)
+def test_an_install_hint_is_offered_only_for_a_valid_distribution_name(
+    run, tmp_path, distribution, hint
+):
+    """D12 (fixed with the lifecycle rewrite; kept here with the rest of the class)."""
+    spec = (run / "spec.toml").read_text().replace('type = "dense"', 'type = "acme.dense"', 1)
+    (run / "spec.toml").write_text(spec)
+    record = {"kind": "layer", "name": "acme.dense", "plugin": "acme", "version": "9\x1b]0;t\x07"}
+    (run / "components.json").write_text(json.dumps([record | {"distribution": distribution}]))
+    np.save(tmp_path / "x.npy", np.zeros((1, 64)))
+    code, _, err = predict(run, tmp_path / "x.npy")
+    assert code == 2 and hint in err and "\x1b" not in err and "\x07" not in err
+    assert "pip install acme-inits;" not in err
