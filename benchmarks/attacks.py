@@ -516,8 +516,8 @@ def attack_rows(
         Row(
             "a spec or a CSV dataset that is a FIFO, /dev/zero, a folder, or over 1 MiB",
             special,
-            "refused at once (the slowest command took "
-            f"{slowest:.1f} s): exit 2 for a spec, 1 for data, the path named",
+            "refused before reading: exit 2 for a spec, 1 for data, the path named (each "
+            f"command a fresh process, start-up included: {slowest:.1f} s at most)",
         ),
         Row(
             "IDX headers of 4 to 255 dimensions whose sizes overflow 64 bits or exceed memory "
