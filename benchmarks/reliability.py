@@ -1,17 +1,20 @@
 """The reliability report: bad specs tried by machine, faults injected, and what became of each.
 
-    .venv/bin/python benchmarks/reliability.py
+    .venv/bin/python benchmarks/reliability.py              # the tables, and the time taken
+    .venv/bin/python benchmarks/reliability.py --markdown   # the README's tables, exactly
 
-Prints two Markdown tables (the README's "Reliability" section holds a copy): how thousands
-of generated specs were judged, and the faults injected into real runs and files — NaN in
-training, SIGINT/SIGTERM/SIGKILL to a training process, SIGKILL during atomic writes, damaged
-model, checkpoint, IDX and CSV files, bad downloads — with the outcome of each and whether
-anything was lost. It reuses the test suite's generators and helpers, and takes about a
-minute on two cores.
+Prints three Markdown tables (the README's "Reliability" section is ``--markdown``'s output,
+pasted): how thousands of generated specs were judged; the faults injected into real runs and
+files — NaN in training, SIGINT/SIGTERM/SIGKILL to a training process, SIGKILL during atomic
+writes, damaged model, checkpoint, IDX and CSV files, bad downloads; and the classes of the
+outside attack of issue 12, tried again with fresh triggers (``benchmarks/attacks.py``) —
+with the outcome of each and whether anything was lost. It reuses the test suite's generators
+and helpers, and takes about two minutes on two cores.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
 import os
@@ -29,17 +32,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from attacks import attack_rows  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from mlpspec import DataError, MlpspecError, TrainingError, load_registry, run  # noqa: E402
+from mlpspec import DataError, MlpspecError, TrainingError, load_registry, load_run, run  # noqa: E402
 from mlpspec.core.spec import parse_toml, validate_spec  # noqa: E402
 from mlpspec.data import DataContext  # noqa: E402
 from mlpspec.data.fetch import RemoteFile, find_or_fetch  # noqa: E402
 from mlpspec.data.idx import read_idx, write_idx  # noqa: E402
 from mlpspec.run import checkpoint as checkpoints  # noqa: E402
 from mlpspec.run.rundir import MODEL  # noqa: E402
-from mlpspec.run.saved import load_run  # noqa: E402
 from mlpspec.testing import create  # noqa: E402
+from tests.conftest import IMAGE_SPEC, tiny_images  # noqa: E402
 from tests.data.test_fetch import Server  # noqa: E402
 from tests.spec_cases import as_toml, damaged_bytes, judge, mutated_specs  # noqa: E402
 from tests.test_resume import (  # noqa: E402
@@ -89,6 +93,14 @@ class Faults:
     def add(self, fault: str, trials: list[bool], outcome: str) -> None:
         lost = "nothing" if all(trials) else f"{trials.count(False)} of {len(trials)} FAILED"
         self.rows.append((fault, len(trials), outcome, lost))
+
+    def table(self) -> str:
+        lines = ["| fault | trials | outcome | lost |", "| --- | ---: | --- | --- |"]
+        lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+    def failed(self) -> bool:
+        return any(row[3] != "nothing" for row in self.rows)
 
 
 def same_weights(a: Path, b: Path) -> bool:
@@ -256,6 +268,11 @@ def bad_downloads(work: Path) -> dict[str, list[bool]]:
 def main() -> None:
     import pooch
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--markdown", action="store_true", help="print only the README's tables, exactly"
+    )
+    args = parser.parse_args()
     pooch.get_logger().setLevel("WARNING")
     started = time.perf_counter()
     registry = load_registry()
@@ -296,6 +313,16 @@ def main() -> None:
         damaged_run = run(
             validate_spec(parse_toml(text), registry), registry, out_dir=work / "damage"
         ).run_dir
+        attacked = Faults()
+        (work / "images").mkdir()
+        images = tiny_images(work / "images")
+        image_run = run(
+            validate_spec(parse_toml(IMAGE_SPEC.format(path=images)), registry),
+            registry,
+            out_dir=work / "image-run",
+        ).run_dir
+        for row in attack_rows(registry, work / "attacks", CHANCE, image_run, damaged_run):
+            attacked.add(row.fault, row.trials, row.outcome)
         for kind, trials in damaged_files(registry, damaged_run, work).items():
             damage = {
                 "idx": "cut short or lengthened, its gzip stream cut",
@@ -318,12 +345,14 @@ def main() -> None:
         "\nEvery rejection: a SpecError (exit status 2) whose every problem names its place; "
         "no other exception.\n"
     )
-    print("### Faults injected\n")
-    print("| fault | trials | outcome | lost |\n| --- | ---: | --- | --- |")
-    for row in faults.rows:
-        print("| " + " | ".join(str(cell) for cell in row) + " |")
-    print(f"\n({time.perf_counter() - started:.0f} s)")
-    if any(row[3] != "nothing" for row in faults.rows):
+    print(f"### Faults injected\n\n{faults.table()}\n")
+    print(
+        "### The outside attack's classes (issue 12), with fresh triggers\n\n"
+        f"{attacked.table()}"
+    )
+    seconds = f"({time.perf_counter() - started:.0f} s)"
+    print(seconds, file=sys.stderr if args.markdown else sys.stdout)
+    if faults.failed() or attacked.failed():
         sys.exit(1)
 
 

@@ -49,7 +49,9 @@ def test_rows_of_npy_npz_and_csv_give_the_models_predictions(image_run, tmp_path
         got = np.array([[r["probabilities"][c] for c in "012"] for r in results])
         np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=name)
         assert [r["predicted"] for r in results] == [str(i) for i in expected.argmax(1)]
-        assert results[3]["input"] == f"{name}[3]"
+        # arrays name rows by index, CSV files by line (the header is line 1)
+        fourth = {"rows.csv": "rows.csv:4", "header.csv": "header.csv:5"}.get(name, f"{name}[3]")
+        assert results[3]["input"] == fourth
     (one,) = predict_json(capsys, str(image_run), str(tmp_path / "one.npy"))
     assert one["predicted"] == str(expected[0].argmax())
 

@@ -4,18 +4,21 @@ files, a user's own arrays as .npz or .csv, and interleaved spirals generated in
 from __future__ import annotations
 
 import math
-import zipfile
 from pathlib import Path
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from mlpspec.core.errors import DataError
+from mlpspec.core.files import first_file
 from mlpspec.core.hookspec import hookimpl
 from mlpspec.core.registry import Params
+from mlpspec.data.checks import PARTS, check_label_shape
 from mlpspec.data.dataset import DataContext, Dataset
 from mlpspec.data.fetch import RemoteFile, find_or_fetch
 from mlpspec.data.idx import read_idx
+from mlpspec.data.npz import read_npz
+from mlpspec.data.table import check_delimiter, read_table
 
 IDX_NAMES = (
     "train-images-idx3-ubyte",
@@ -70,6 +73,7 @@ def _idx_dataset(paths: list[Path], classes: list[str]) -> Dataset:
         classes,
         value_range=(0.0, 255.0),
         image_shape=tuple(x_train.shape[1:3]) if x_train.ndim == 3 else None,
+        sources=dict(zip(PARTS, map(str, paths), strict=True)),
     )
 
 
@@ -107,24 +111,51 @@ def idx(params: IdxParams, ctx: DataContext) -> Dataset:
     folder = ctx.resolve(params.path)
     paths = []
     for name in (params.train_images, params.train_labels, params.test_images, params.test_labels):
-        candidates = [folder / name, folder / f"{name}.gz"]
-        path = next((c for c in candidates if c.is_file()), None)
+        path = first_file([folder / name, folder / f"{name}.gz"])
         if path is None:
             raise DataError(f"{folder}: no file {name} (or {name}.gz)")
         paths.append(path)
     labels = read_idx(paths[1])
-    return _idx_dataset(paths, [str(c) for c in range(int(labels.max()) + 1)])
+    check_label_shape(labels, str(paths[1]))
+    if labels.dtype.kind not in "iu" or not labels.size:
+        raise DataError(f"{paths[1]}: labels must be integer class indices ({labels.dtype})")
+    count = int(labels.max()) + 1
+    if count > labels.size:  # the class names are listed: a label of 2**31 must not list them
+        raise DataError(
+            f"{paths[1]}: labels go up to {count - 1:,}, for {labels.size:,} examples: class "
+            "indices count from 0, one class per distinct value"
+        )
+    return _idx_dataset(paths, [str(c) for c in range(count)])
 
 
-def _encode_labels(y_train: np.ndarray, y_test: np.ndarray | None, source: str):
-    """Map arbitrary label values to 0..K−1, keeping their sorted order as class names."""
+def _encode_labels(
+    y_train: np.ndarray, y_test: np.ndarray | None, where: tuple[str, str]
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """Map arbitrary label values (numbers, text) to 0..K−1, keeping their sorted order as
+    class names; ``where`` names the two label arrays in errors."""
+    for labels, place in ((y_train, where[0]), (y_test, where[1])):
+        if labels is None:
+            continue
+        check_label_shape(labels, place)
+        if labels.dtype.kind not in "biufUS":
+            raise DataError(f"{place}: labels must be numbers or text, not {labels.dtype}")
+        if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+            first = int(np.argmax(~np.isfinite(labels)))
+            raise DataError(
+                f"{place}: label [{first}] is {labels[first]}: every example needs a class"
+            )
+    if y_test is not None and (y_train.dtype.kind in "US") != (y_test.dtype.kind in "US"):
+        raise DataError(
+            f"{where[1]}: the test labels are {y_test.dtype}, the training labels "
+            f"{y_train.dtype}: labels must be all text or all numbers"
+        )
     if y_test is not None and y_test.size:
-        values = np.unique(np.concatenate([y_train.ravel(), y_test.ravel()]))
+        values = np.unique(np.concatenate([y_train, y_test]))
     else:
         values = np.unique(y_train)
     if len(values) < 2:
-        raise DataError(f"{source}: the labels have fewer than two distinct values")
-    encode = lambda y: np.searchsorted(values, y.ravel())  # noqa: E731
+        raise DataError(f"{where[0]}: the labels have fewer than two distinct values")
+    encode = lambda y: np.searchsorted(values, y)  # noqa: E731
     classes = [str(v) for v in values.tolist()]
     return encode(y_train), None if y_test is None else encode(y_test), classes
 
@@ -140,21 +171,21 @@ class NpzParams(Params):
 
 
 def npz(params: NpzParams, ctx: DataContext) -> Dataset:
-    """Arrays from a .npz file: x_train, y_train and, if present, x_test, y_test."""
+    """Arrays from a .npz file: x_train, y_train and, if present, x_test, y_test.
+
+    Only these arrays are read, and their sizes are checked before they are decompressed."""
     path = ctx.resolve(params.path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    keys = (params.x_train, params.y_train, params.x_test, params.y_test)
+    arrays = read_npz(path, what=".npz file", names=set(keys))
     for key in (params.x_train, params.y_train):
         if key not in arrays:
             raise DataError(f"{path}: no array named {key!r} (it has {', '.join(arrays)})")
     has_test = params.x_test in arrays and params.y_test in arrays
+    places = {part: f"{path}, array {key!r}" for part, key in zip(PARTS, keys, strict=True)}
     y_train, y_test, classes = _encode_labels(
-        arrays[params.y_train], arrays[params.y_test] if has_test else None, str(path)
+        arrays[params.y_train],
+        arrays[params.y_test] if has_test else None,
+        (places["y_train"], places["y_test"]),
     )
     return Dataset(
         arrays[params.x_train],
@@ -162,6 +193,7 @@ def npz(params: NpzParams, ctx: DataContext) -> Dataset:
         arrays[params.x_test] if has_test else None,
         y_test,
         classes,
+        sources=places,
     )
 
 
@@ -176,36 +208,40 @@ class CsvParams(Params):
     label_column: int = 0
     """Which column holds the label (negative counts from the end)."""
     delimiter: str = ","
+    """One character that separates the values of a row."""
     header: bool = False
     """Whether the first line names the columns (and is skipped)."""
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, delimiter: str) -> str:
+        return check_delimiter(delimiter)
 
 
 def csv(params: CsvParams, ctx: DataContext) -> Dataset:
     """Rows of numbers from CSV files, one column of which is the label."""
 
-    def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+    def load(name: str) -> tuple[np.ndarray, np.ndarray, str]:
         path = ctx.resolve(name)
-        try:
-            table = np.loadtxt(
-                path,
-                delimiter=params.delimiter,
-                skiprows=int(params.header),
-                ndmin=2,
-                dtype=np.float64,
-            )
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such file") from None
-        except ValueError as exc:
-            raise DataError(f"{path}: not a table of numbers ({exc})") from None
-        if table.shape[1] < 2:
+        table = read_table(path, delimiter=params.delimiter, header=params.header).values
+        columns = table.shape[1]
+        if columns < 2:
             raise DataError(f"{path}: needs a label column and at least one feature column")
-        column = params.label_column % table.shape[1]
-        return np.delete(table, column, axis=1), table[:, column]
+        if not -columns <= params.label_column < columns:
+            raise DataError(
+                f"{path}: label_column {params.label_column} is outside the table, which has "
+                f"{columns} columns (0 to {columns - 1}, or -{columns} to -1 from the end)"
+            )
+        column = params.label_column % columns
+        return np.delete(table, column, axis=1), table[:, column], str(path)
 
-    x_train, y_train = load(params.path)
-    x_test, y_test = load(params.test_path) if params.test_path else (None, None)
-    y_train, y_test, classes = _encode_labels(y_train, y_test, params.path)
-    return Dataset(x_train, y_train, x_test, y_test, classes)
+    x_train, y_train, train_path = load(params.path)
+    x_test, y_test, test_path = load(params.test_path) if params.test_path else (None, None, "")
+    y_train, y_test, classes = _encode_labels(y_train, y_test, (train_path, test_path))
+    sources = {"x_train": train_path, "y_train": train_path}
+    if test_path:
+        sources |= {"x_test": test_path, "y_test": test_path}
+    return Dataset(x_train, y_train, x_test, y_test, classes, sources=sources)
 
 
 class SpiralParams(Params):

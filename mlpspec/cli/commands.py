@@ -18,16 +18,18 @@ from typing import Any
 import numpy as np
 
 from mlpspec.cli import plots
-from mlpspec.cli.inputs import read_inputs
+from mlpspec.cli.inputs import check_rows, read_inputs
 from mlpspec.cli.progress import format_value, strict_json
 from mlpspec.cli.runs import SORT_KEYS, find_runs, sort_runs, table
 from mlpspec.cli.starter import starter_path, write_starter
-from mlpspec.core.errors import UsageError
+from mlpspec.core.errors import DataError, UsageError
 from mlpspec.core.hookspec import hookimpl
 from mlpspec.core.registry import Registry
+from mlpspec.core.text import one_line
 from mlpspec.run.builder import Builder
 from mlpspec.run.record import RunContext, RunRecord
-from mlpspec.run.saved import load_run
+from mlpspec.run.rundir import MODEL
+from mlpspec.run.saved import LoadedRun, load_run
 
 SPLITS = ("test", "validation", "train")
 
@@ -59,21 +61,44 @@ class PlotsAtRunEnd:
         self.written = plot_after_run(run.run_dir)
 
 
+def writable_folder(path: Path, option: str, create: bool = False) -> Path:
+    """``path`` as a folder to write into (made, with ``create``): a file of that name, or a
+    folder that cannot be written to or made, is a :class:`UsageError` naming it, before any
+    work is done."""
+    try:
+        existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+        if not existing.is_dir():
+            raise UsageError(f"{option} {path}: {existing} is a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: {existing} is not writable")
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def run_folder(path: Path) -> Path:
+    """``path``, if it is a folder (a run folder's own files are checked when read)."""
+    if not path.is_dir():
+        what = "a file" if path.exists() else "no such folder"
+        raise UsageError(f"{path}: {what}, not a run folder")
+    return path
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     if not args.runs and not args.activations:
         raise UsageError("give run folders to plot, or --activations NAME...")
     written = []
     if args.activations:
         registry = args.registry_of(args)
-        out = Path(args.out or ".")
-        out.mkdir(parents=True, exist_ok=True)
+        out = writable_folder(Path(args.out or "."), "--out", create=True)
         written.append(plots.plot_activations(args.activations, registry, out / "activations.png"))
-    runs = [Path(run) for run in args.runs]
+    runs = [run_folder(Path(run)) for run in args.runs]
     if len(runs) == 1:
         written += plots.plot_run(runs[0])
     elif runs:
-        out = Path(args.out) if args.out else _common_parent(runs)
-        out.mkdir(parents=True, exist_ok=True)
+        out = writable_folder(Path(args.out) if args.out else _common_parent(runs), "--out", True)
         written += plots.plot_comparison(runs, out)
     for path in written:
         print(path)
@@ -89,7 +114,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs = sort_runs(find_runs(root), args.sort, args.reverse)
     if args.json:
         for run in runs:
-            print(json.dumps(run.to_dict()))
+            print(json.dumps(strict_json(run.to_dict())))
     elif runs:
         print(table(runs, root))
     else:
@@ -143,7 +168,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
         shape,
         invert=not args.no_invert,
     )
-    probabilities = loaded.predict_proba(loaded.preprocess(inputs.rows))
+    _check_weights(loaded)
+    rows = loaded.preprocess(inputs.rows)
+    check_rows(
+        rows,
+        inputs.names,
+        f"beyond the range of the model's {rows.dtype} once preprocessed: the model cannot "
+        "take it",
+        "value {} of the row, preprocessed,",
+    )
+    probabilities = loaded.predict_proba(rows)
+    check_rows(
+        probabilities,
+        inputs.names,
+        "the model gives no prediction for this input",
+        "the output for class {}",
+    )
     classes = [str(c) for c in loaded.model.classes]
     if args.json:
         for name, row in zip(inputs.names, probabilities, strict=True):
@@ -151,6 +191,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         print(_prediction_table(inputs.names, probabilities, classes))
     return 0
+
+
+def _check_weights(loaded: LoadedRun) -> None:
+    """A model whose weights are NaN or infinite predicts nothing: say so, naming the array,
+    rather than print class 0 with probability NaN."""
+    for name, array in loaded.model.state().items():
+        if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+            raise DataError(
+                f"{loaded.path / MODEL}: {name} holds NaN or infinite values: this model "
+                "cannot predict"
+            )
 
 
 def _prediction(name: str, row: np.ndarray, classes: list[str]) -> dict[str, Any]:
@@ -162,7 +213,10 @@ def _prediction(name: str, row: np.ndarray, classes: list[str]) -> dict[str, Any
 
 
 def _prediction_table(names: list[str], probabilities: np.ndarray, classes: list[str]) -> str:
-    """input, predicted class and its probability, then every class's (up to 12 classes)."""
+    """input, predicted class and its probability, then every class's (up to 12 classes).
+    Names and classes come from files (a run's summary.json): control characters are shown
+    escaped, never sent to the terminal."""
+    names, classes = [one_line(n) for n in names], [one_line(c) for c in classes]
     shown = classes if len(classes) <= 12 else []
     width = max(len("input"), *(len(n) for n in names)) if names else len("input")
     cells = max(5, *(len(c) for c in shown)) if shown else 5

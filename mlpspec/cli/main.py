@@ -24,7 +24,7 @@ from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
 from mlpspec.cli import check, diff, export, scaffold
-from mlpspec.cli.commands import PlotsAtRunEnd, add_commands
+from mlpspec.cli.commands import PlotsAtRunEnd, add_commands, run_folder, writable_folder
 from mlpspec.cli.progress import (
     BOLD,
     ConsoleProgress,
@@ -44,6 +44,7 @@ from mlpspec.core.kinds import BY_NAME, KINDS
 from mlpspec.core.plugins import load_registry
 from mlpspec.core.registry import Component, Registry
 from mlpspec.core.spec import load_spec, parse_toml
+from mlpspec.core.text import printable
 from mlpspec.engine.training import Callback
 from mlpspec.run.runner import RunResult, resume, run
 
@@ -70,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head`, say: not an error of ours
         sys.stderr.close()
         return 0
+    except OSError as exc:  # the file system said no where no check of ours saw it coming
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{exc.strerror or exc} (--debug shows where)", args)
+        return 1
     except Exception as exc:
         _error(f"internal error: {type(exc).__name__}: {exc} (--debug shows where)", args)
         return 1
@@ -77,13 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
     """Warnings as one line on stderr, like errors (``warning: ...``), with no source line."""
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {printable(str(message))}", file=sys.stderr)
 
 
 def _error(message: str, args: argparse.Namespace) -> None:
+    """An error on stderr; its text may quote files (a name from a run folder), so control
+    characters are escaped (:func:`~mlpspec.core.text.printable`)."""
     if getattr(args, "debug", False):
         traceback.print_exc()
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {printable(message)}", file=sys.stderr)
 
 
 def _registry(args: argparse.Namespace) -> Registry:
@@ -106,10 +113,11 @@ def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise SpecError("--set", [Problem(pair, "expected KEY=VALUE, e.g. train.epochs=5")])
         try:
-            value = parse_toml(f"value = {text}")["value"]
+            parsed = parse_toml(f"value = {text}")
         except SpecError:
-            value = text
-        overrides[key.strip()] = value
+            parsed = {}
+        # one TOML value, or else text: a value that smuggles in more keys is not split up
+        overrides[key.strip()] = parsed["value"] if list(parsed) == ["value"] else text
     return overrides
 
 
@@ -130,9 +138,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     data_dirs = [Path(d) for d in args.data_dir]
     if args.resume is not None:
         result = resume(
-            args.resume, registry, data_dirs=data_dirs, callbacks=progress, observers=observers
+            run_folder(Path(args.resume)),
+            registry,
+            data_dirs=data_dirs,
+            callbacks=progress,
+            observers=observers,
         )
     else:
+        if not args.no_save:  # a file of that name, or no write permission: said at once
+            writable_folder(Path(args.out), "--out")
         result = run(
             load_spec(args.spec, registry, _overrides(args.set)),
             registry,
@@ -191,7 +205,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             load_spec(path, registry, _overrides(args.set))
         except MlpspecError as exc:
-            print(exc, file=sys.stderr)
+            print(printable(str(exc)), file=sys.stderr)
             status = max(status, exc.exit_code)
         else:
             print(f"{path}: ok")

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+import reprlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from mlpspec.core.errors import Problem, SpecError, UnknownComponentError, close_matches
+from mlpspec.core.files import FileProblem, read_limited
 from mlpspec.core.registry import ComponentConfig, Registry
 
 if sys.version_info >= (3, 11):
@@ -225,7 +227,7 @@ class TrainSection(Section):
 class Spec(Section):
     """A whole model spec, validated."""
 
-    spec_version: int = SPEC_VERSION
+    spec_version: int = Field(SPEC_VERSION, ge=1)
     model: ModelSection
     data: DataSection
     layers: list[LayerRef] = Field(min_length=1)
@@ -254,21 +256,33 @@ class Spec(Section):
 # Reading and validating
 
 
+SPEC_MAX_BYTES = 2**20
+"""The largest spec file read: a spec is a page of settings, and anything near this size is
+the wrong file (a dataset, a log), or /proc, or a file that never ends."""
+
+_BOM = "\ufeff"
+_TOO_DEEP = "arrays or tables nested too deeply to read (hundreds of levels): is it the right file?"
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file; a syntax error becomes a :class:`SpecError` at its line and column."""
+    """Parse a TOML file; a syntax error becomes a :class:`SpecError` at its line and column.
+
+    Only a regular file of at most :data:`SPEC_MAX_BYTES` is read (a FIFO, a device or a
+    folder is refused before anything is read). A UTF-8 byte-order mark, which some editors
+    write and TOML does not allow, is skipped.
+    """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise SpecError(str(path), [Problem("", "no such file")]) from None
+        raw = read_limited(path, SPEC_MAX_BYTES, "spec")
+        text = raw.decode("utf-8")
+    except FileProblem as exc:
+        raise SpecError(str(path), [Problem("", str(exc))]) from None
     except UnicodeDecodeError as exc:
         raise SpecError(
             str(path),
             [Problem(_byte_place(exc.object, exc.start), f"not UTF-8 text ({exc.reason})")],
         ) from None
-    except OSError as exc:
-        raise SpecError(str(path), [Problem("", exc.strerror or str(exc))]) from None
-    return parse_toml(text, str(path))
+    return parse_toml(text.removeprefix(_BOM), str(path))
 
 
 def _byte_place(raw: bytes, offset: int) -> str:
@@ -278,9 +292,48 @@ def _byte_place(raw: bytes, offset: int) -> str:
     return f"line {line}, column {column} (byte {offset})"
 
 
+MAX_KEY_PARTS = 100
+"""The most parts a dotted key (``a.b.c``) or table header may have: TOML readers take time
+quadratic in it (a 100,000-part key, 200 KB of text, would take a quarter of an hour); with
+this bound and :data:`SPEC_MAX_BYTES`, no spec file takes more than seconds to read."""
+
+_STRING_OR_COMMENT = re.compile(
+    r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*',
+    re.DOTALL,
+)
+_LONG_KEY = re.compile(rf"[\w-]+(?:[ \t]*\.[ \t]*[\w-]+){{{MAX_KEY_PARTS}}}")
+
+
+def _long_key_place(text: str) -> str | None:
+    """Where the first dotted key of more than :data:`MAX_KEY_PARTS` parts starts, if any.
+
+    Strings and comments are blanked first (keeping their line breaks), so that dots in them
+    do not count; a quoted key part counts as one part."""
+    if text.count(".") <= MAX_KEY_PARTS:
+        return None
+    blanked = _STRING_OR_COMMENT.sub(
+        lambda m: "q" + "\n" * m.group().count("\n") if m.group()[0] != "#" else "", text
+    )
+    found = _LONG_KEY.search(blanked)
+    if found is None:
+        return None
+    line_start = blanked.rfind("\n", 0, found.start()) + 1
+    line = blanked.count("\n", 0, found.start()) + 1
+    return f"line {line}, column {found.start() - line_start + 1}"
+
+
 def parse_toml(text: str, source: str = "<spec>") -> dict[str, Any]:
+    """Parse TOML text; malformed or too deeply nested text is a :class:`SpecError`."""
+    place = _long_key_place(text)
+    if place is not None:
+        raise SpecError(
+            source,
+            [Problem(place, f"invalid TOML: a dotted key of more than {MAX_KEY_PARTS} parts")],
+        )
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise SpecError(source, [Problem("", f"invalid TOML: {_TOO_DEEP}")]) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         where = re.search(r"\(at line (\d+), column (\d+)\)", message)
@@ -495,8 +548,14 @@ def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
+_SHORT = reprlib.Repr()
+"""A repr that stops early: a value nested a thousand deep, or a million items long, costs
+no more to show than a short one (and cannot exhaust the recursion limit)."""
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 40, 40
+
+
 def _show(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    text = repr(value)
+    text = _SHORT.repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

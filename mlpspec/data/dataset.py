@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,10 @@ class Dataset:
     classes: Sequence[str]
     value_range: tuple[float, float] | None = None
     image_shape: tuple[int, int] | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Where each array came from, for messages that name the file: ``x_train``,
+    ``y_train``, ``x_test``, ``y_test`` mapped to a path (``digits.npz, array 'x'``). An
+    array without an entry is named by the dataset's name in the spec."""
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlpspec.core.errors import DataError
+from mlpspec.core.files import first_file
 from mlpspec.data.dataset import DataContext
 
 
@@ -60,11 +61,7 @@ def find_or_fetch(
 
 def _first_existing(places: Sequence[Path], name: str) -> Path | None:
     plain = name.removesuffix(".gz")
-    for place in places:
-        for candidate in (place / name, place / plain):
-            if candidate.is_file():
-                return candidate
-    return None
+    return first_file(c for place in places for c in (place / name, place / plain))
 
 
 def download(remote: RemoteFile, mirrors: Sequence[str], target: Path, progress: bool) -> Path:

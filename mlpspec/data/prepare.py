@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlpspec.core.errors import DataError
+from mlpspec.data.checks import check_dataset, check_finite, describe
 from mlpspec.data.dataset import Dataset
 
 Array = np.ndarray
@@ -37,14 +38,20 @@ class Splits:
 
 
 def prepare(
-    dataset: Dataset, *, preprocess: str, validation: int | float | None, dtype: np.dtype
+    dataset: Dataset,
+    *,
+    preprocess: str,
+    validation: int | float | None,
+    dtype: np.dtype,
+    name: str = "the dataset",
 ) -> Splits:
-    """Flatten, hold out the last ``validation`` training examples, and preprocess.
+    """Check (:func:`~mlpspec.data.checks.check_dataset`), flatten, hold out the last
+    ``validation`` training examples, and preprocess; ``name`` names the dataset in errors.
 
     Statistics (mean, std, range) come from the training part only, and are applied unchanged
     to the validation and test sets.
     """
-    _check(dataset)
+    dataset = check_dataset(dataset, name)
     x, y = dataset.x_train.reshape(len(dataset.x_train), -1), dataset.y_train
     held = held_out(validation, len(x))
     if held >= len(x):
@@ -54,15 +61,27 @@ def prepare(
     cut = len(x) - held
     preprocessing = statistics(preprocess, x[:cut], dataset.value_range)
 
-    def ready(rows: Array | None) -> Array | None:
-        return None if rows is None else preprocess_rows(rows, preprocessing, dtype)
+    def ready(rows: Array | None, part: str, offset: int = 0) -> Array | None:
+        """The rows preprocessed, in ``dtype``: a value that is finite in the data but not
+        after scaling into ``dtype`` (1e300 in float32) is refused here, not in training."""
+        if rows is None:
+            return None
+        done = preprocess_rows(rows, preprocessing, dtype)
+        check_finite(
+            done,
+            describe(dataset, part, name),
+            f"after preprocessing ({preprocess}) in {np.dtype(dtype).name}, beyond its range: "
+            "scale the data, or use model.dtype = \"float64\"",
+            offset,
+        )
+        return done
 
     return Splits(
-        x_train=ready(x[:cut]),
+        x_train=ready(x[:cut], "x_train"),
         y_train=_labels(y[:cut]),
-        x_val=ready(x[cut:]) if held else None,
+        x_val=ready(x[cut:], "x_train", cut) if held else None,
         y_val=_labels(y[cut:]) if held else None,
-        x_test=ready(dataset.x_test),
+        x_test=ready(dataset.x_test, "x_test"),
         y_test=None if dataset.y_test is None else _labels(dataset.y_test),
         classes=list(dataset.classes),
         image_shape=dataset.image_shape,
@@ -106,45 +125,42 @@ def preprocess_rows(rows: Array, preprocessing: dict[str, float | str], dtype: n
     The rows are copied once, into the model's dtype, and scaled there in place, so the peak
     memory is one copy of the data (statistics are float64, from the raw training rows).
     """
-    flat = np.array(rows.reshape(len(rows), math.prod(rows.shape[1:])), dtype=dtype, order="C")
     shift, scale = shift_and_scale(preprocessing)
-    if shift:
-        flat -= shift
-    if scale != 1:
-        flat /= scale
+    # a value beyond dtype's range becomes inf here, quietly: callers check for it and name it
+    with np.errstate(over="ignore", invalid="ignore"):
+        flat = np.array(rows.reshape(len(rows), math.prod(rows.shape[1:])), dtype=dtype, order="C")
+        if shift:
+            flat -= shift
+        if scale != 1:
+            flat /= scale
     return flat
 
 
 def shift_and_scale(stats: dict[str, float | str]) -> tuple[float, float]:
-    """Every preprocessing is (x − shift) / scale: :func:`preprocess_rows` subtracts and
-    divides in the model's dtype, and an exported ONNX graph does the same two operations."""
-    name = stats["name"]
+    """Every preprocessing is (x − shift) / scale, in the model's dtype here and in an
+    exported ONNX graph alike; ``ValueError`` names what is wrong with
+    statistics that do not describe one (a run folder's summary.json, damaged)."""
+    name = stats.get("name")
     if name == "none":
         return 0.0, 1.0
     if name == "standardize":
-        return float(stats["mean"]), float(stats["std"])
-    low = float(stats["low"])
-    span = (float(stats["high"]) - low) or 1.0
+        mean, std = _number(stats, "mean"), _number(stats, "std")
+        if std <= 0:
+            raise ValueError(f"std must be above 0, got {std}")
+        return mean, std
+    if name not in ("scale", "scale_symmetric"):
+        raise ValueError(f"unknown preprocessing {name!r}")
+    low, high = _number(stats, "low"), _number(stats, "high")
+    if high < low:
+        raise ValueError(f"high ({high}) is below low ({low})")
+    span = (high - low) or 1.0
     if name == "scale":
         return low, span
-    if name == "scale_symmetric":  # (x − low)/span·2 − 1 = (x − (low + span/2)) / (span/2)
-        return low + span / 2, span / 2
-    raise ValueError(f"unknown preprocessing {name!r}")
+    return low + span / 2, span / 2  # (x − low)/span·2 − 1 = (x − (low + span/2)) / (span/2)
 
 
-def _check(dataset: Dataset) -> None:
-    classes = len(dataset.classes)
-    for part, x, y in (
-        ("train", dataset.x_train, dataset.y_train),
-        ("test", dataset.x_test, dataset.y_test),
-    ):
-        if x is None:
-            continue
-        if y is None or len(x) != len(y):
-            raise DataError(
-                f"the {part} set has {len(x)} examples but {0 if y is None else len(y)} labels"
-            )
-        if len(y) and (np.min(y) < 0 or np.max(y) >= classes):
-            raise DataError(f"the {part} labels must lie in 0..{classes - 1}")
-    if len(dataset.x_train) == 0:
-        raise DataError("the training set is empty")
+def _number(stats: dict[str, float | str], key: str) -> float:
+    value = stats.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r:.40}")
+    return float(value)

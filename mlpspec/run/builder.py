@@ -243,6 +243,7 @@ def load_data(
         preprocess=spec.data.preprocess,
         validation=spec.data.validation,
         dtype=np.dtype(spec.model.dtype),
+        name=f"dataset {spec.data.dataset.name!r}",
     )
     if needs_validation(spec.train) and splits.x_val is None:
         raise SpecError(

@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ import numpy as np
 import tomli_w
 
 from mlpspec.core.errors import DataError
+from mlpspec.core.text import file_name_part
+from mlpspec.data.npz import read_npz
 from mlpspec.engine.training import Evaluation
 from mlpspec.run.record import RunRecord, load_record
 
@@ -74,7 +76,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 def new_run_dir(base: Path, name: str) -> Path:
     """A fresh folder ``base/NAME-YYYYmmdd-HHMMSS`` (with a counter if that exists)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "run"
+    safe = file_name_part(name) or "run"
     for attempt in range(1000):
         path = base / (f"{safe}-{stamp}" + (f"-{attempt}" if attempt else ""))
         try:
@@ -156,8 +158,9 @@ class RunDirectory:
                 ) from None
         return evaluations
 
-    def read_weights(self) -> dict[str, np.ndarray]:
-        return self.read_arrays(MODEL)
+    def read_weights(self, expected: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """``model.npz``, checked against ``expected`` (a model's state) before decompressing."""
+        return load_arrays(self.path / MODEL, "model file", expected)
 
     def read_arrays(self, name: str) -> dict[str, np.ndarray]:
         return load_arrays(self.path / name)
@@ -170,13 +173,11 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, buffer.getvalue())
 
 
-def load_arrays(path: Path, what: str = "array file") -> dict[str, np.ndarray]:
+def load_arrays(
+    path: Path, what: str = "array file", expected: Mapping[str, Any] | None = None
+) -> dict[str, np.ndarray]:
     """The arrays of an .npz file, never unpickled; a damaged one is a :class:`DataError`
-    naming it (as a ``what``)."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except Exception as exc:  # zip, format and pickle refusals alike
-        raise DataError(f"{path}: not a readable {what} ({exc})") from None
+    naming it (as a ``what``). Names, shapes and dtypes are checked against ``expected``
+    (arrays, or anything with ``shape`` and ``dtype``), when given, and the total size against
+    the memory limit, before anything is decompressed (see :mod:`mlpspec.data.npz`)."""
+    return read_npz(path, what=what, expected=expected)

@@ -25,7 +25,7 @@ from mlpspec.data import Splits, preprocess_rows
 from mlpspec.engine.model import Model
 from mlpspec.run.builder import build_model, load_data
 from mlpspec.run.record import RunRecord
-from mlpspec.run.rundir import COMPONENTS, SPEC, RunDirectory
+from mlpspec.run.rundir import COMPONENTS, SPEC, SUMMARY, RunDirectory
 
 _DISTRIBUTION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 """A valid distribution name (PEP 508): only such a name is offered to ``pip install``."""
@@ -122,7 +122,12 @@ class LoadedRun:
                 f"{self.path}: the run did not save its preprocessing statistics "
                 "(made by an older mlpspec); run it again"
             )
-        return preprocess_rows(np.asarray(raw), stats, self.model.dtype)
+        try:
+            return preprocess_rows(np.asarray(raw), stats, self.model.dtype)
+        except ValueError as exc:  # statistics that describe no preprocessing: tampered
+            raise DataError(
+                f"{self.path / SUMMARY}: damaged preprocessing statistics: {exc}"
+            ) from None
 
     def data(self, data_dirs: Sequence[Path] = ()) -> Splits:
         """The run's dataset, read and split as the run did (relative paths start from the
@@ -143,7 +148,8 @@ def load_run(path: str | Path, registry: Registry | None = None) -> LoadedRun:
     _warn_versions(folder, registry)
     model = build_model(spec, registry, record.features, record.classes)
     try:
-        model.load_state(folder.read_weights())
+        # names, shapes and dtypes checked before anything is decompressed (a zip bomb)
+        model.load_state(folder.read_weights(expected=model.state()))
     except ValueError as exc:
         raise MlpspecError(f"{folder.path}: {exc}") from None
     return LoadedRun(folder.path, spec, record, model, registry)

@@ -79,7 +79,7 @@ def test_csv_with_header_and_last_label_column(registry, tmp_path):
 
 def test_csv_problems_name_the_file(registry, tmp_path):
     (tmp_path / "bad.csv").write_text("1,2\n3,oops\n")
-    with pytest.raises(DataError, match=r"bad\.csv: not a table of numbers"):
+    with pytest.raises(DataError, match=r"bad\.csv, line 2, column 2: not a number"):
         load(registry, {"type": "csv", "path": "bad.csv"}, tmp_path)
     (tmp_path / "ragged.csv").write_text("1,2,3\n3,4\n")
     with pytest.raises(DataError, match=r"ragged\.csv"):
@@ -117,5 +117,5 @@ def test_prepare_refuses_impossible_splits_and_bad_labels(registry, tmp_path):
     with pytest.raises(DataError, match=r"holds out 20 examples"):
         prepare(data, preprocess="none", validation=20, dtype=np.dtype(np.float32))
     data.y_train[0] = 7
-    with pytest.raises(DataError, match=r"labels must lie in 0\.\.1"):
+    with pytest.raises(DataError, match=r"label \[0\] is 7, outside the 2 classes \(0\.\.1\)"):
         prepare(data, preprocess="none", validation=0, dtype=np.dtype(np.float32))
