@@ -37,8 +37,15 @@ class StopRequest:
     def __init__(self, checkpointing: bool = True) -> None:
         self.signum: int | None = None
         self.checkpointing = checkpointing
+        self.recording = False
+        """Set while the outcome is being saved: a further signal then waits for it."""
+        self.last: int | None = None
+        """The latest signal received, for the exit status."""
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.last = signum
+        if self.recording:
+            return  # the run is being recorded as stopped already: let that finish
         if self.signum is not None:
             raise Aborted(signum)
         self.signum = signum

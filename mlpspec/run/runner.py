@@ -249,7 +249,10 @@ class _Run:
                 history = trainer.fit()
                 self._test_and_save(history)
             except BaseException as error:
+                request.recording = True  # a signal now would lose the outcome being saved
                 self._end_badly(error, context)
+                if isinstance(error, (Interrupted, Aborted)) and request.last is not None:
+                    error.signum = request.last  # exit as the latest signal says
                 raise self._reported(error) from (
                     None if isinstance(error, MlpspecError) else error
                 )
