@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from mlpspec.core.compose import Composed, compose
 from mlpspec.core.errors import Problem, SpecError, UnknownComponentError, close_matches
 from mlpspec.core.registry import ComponentConfig, Registry
 
@@ -312,12 +313,31 @@ def load_spec(
 ) -> Spec:
     """Read, upgrade and validate the spec at ``path``, with ``overrides`` applied first.
 
-    ``overrides`` maps dotted paths (``train.epochs``, ``layers[0].units``) to values.
+    ``extends`` is resolved (:mod:`mlpspec.core.compose`); ``overrides`` maps dotted paths
+    (``train.epochs``, ``layers[0].units``) to values, as ``--set`` does.
     """
-    data = read_toml(path)
+    composed = read_composed(path)
     for key, value in (overrides or {}).items():
-        _set_path(data, key, value)
-    return validate_spec(data, registry, str(path))
+        try:
+            composed.set(key, value, "--set")
+        except ValueError as exc:
+            raise SpecError(str(path), [Problem(f"--set {key}", str(exc))]) from None
+    return validate_composed(composed, registry)
+
+
+def read_composed(path: str | Path) -> Composed:
+    """The spec file at ``path`` with everything it ``extends`` merged in, each file brought to
+    the current ``spec_version`` first; who set each value is kept for messages."""
+    return compose(Path(path), lambda file: upgrade(read_toml(file), str(file)))
+
+
+def validate_composed(composed: Composed, registry: Registry) -> Spec:
+    """Validate composed data; a problem with a value set elsewhere than the loaded file (a
+    base spec, ``--set``) names where it was set."""
+    try:
+        return validate_spec(composed.data, registry, composed.source)
+    except SpecError as exc:
+        raise SpecError(exc.source, composed.locate(exc.problems)) from None
 
 
 def upgrade(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -339,18 +359,6 @@ def upgrade(data: dict[str, Any], source: str) -> dict[str, Any]:
             ],
         )
     return data
-
-
-def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``train.epochs`` or ``layers[0].units`` in nested TOML data."""
-    parts = re.findall(r"[^.\[\]]+|\[\d+\]", dotted)
-    node: Any = data
-    for part, following in zip(parts, [*parts[1:], None], strict=True):
-        key: Any = int(part[1:-1]) if part.startswith("[") else part
-        if following is None:
-            node[key] = value
-        else:
-            node = node[key] if isinstance(key, int) else node.setdefault(key, {})
 
 
 DEFAULT_VALIDATION = 0.1
