@@ -22,6 +22,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
+from mlpspec.cli import sweep
 from mlpspec.cli.commands import add_commands, plot_after_run
 from mlpspec.cli.progress import (
     BOLD,
@@ -188,12 +189,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.specs:
         try:
-            load_spec(path, registry)
+            note = sweep.validate_file(path, registry)
         except MlpspecError as exc:
             print(exc, file=sys.stderr)
             status = max(status, exc.exit_code)
         else:
-            print(f"{path}: ok")
+            print(f"{path}: ok{note}")
     return status
 
 
@@ -387,6 +388,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(command=cmd_schema)
     add_commands(sub, common, _registry)
+    sweep.add_parser(sub, common, _registry)
     return parser
 
 

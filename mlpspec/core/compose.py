@@ -120,6 +120,7 @@ class Composed:
         """Set a value by its dotted path (see :func:`set_path`), remembering who set it."""
         path = set_path(self.data, dotted, value)
         self._forget(path)
+        self.origins[path] = origin  # a whole table too: a key missing from it is its setter's
         for leaf in _leaves(value, path):
             self.origins[leaf] = origin
 
@@ -134,6 +135,10 @@ class Composed:
             path = parse_path(location)
         except ValueError:
             return None
+        return self.origin_of(path)
+
+    def origin_of(self, path: KeyPath) -> str | None:
+        """:meth:`origin` of a parsed path."""
         for end in range(len(path), 0, -1):
             found = self.origins.get(path[:end])
             if found is not None:
