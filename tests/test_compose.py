@@ -92,11 +92,13 @@ def test_a_problem_names_the_file_that_set_the_value(registry, tmp_path):
     assert f"layers[0].units (from {tmp_path / 'base.toml'}): " in str(caught.value)
 
 
-def test_set_overrides_are_named_as_their_origin(registry, tmp_path):
-    path = write_spec(tmp_path, SPIRALS_SPEC)
+def test_a_value_set_over_a_base_s_is_not_blamed_on_the_base(registry, tmp_path):
+    write_spec(tmp_path, SPIRALS_SPEC, "base.toml")
+    child = write_spec(tmp_path, 'extends = "base.toml"\n', "child.toml")
     with pytest.raises(SpecError) as caught:
-        load_spec(path, registry, {"train.epochs": -1})
-    assert problems(caught)["train.epochs"][0] == "--set"
+        load_spec(child, registry, {"train.epochs": -1, "layers[0].units": 0})
+    found = problems(caught)
+    assert found["train.epochs"][0] is None and found["layers[0].units"][0] is None
 
 
 @pytest.mark.parametrize(

@@ -318,8 +318,8 @@ def load_spec(
     """
     composed = read_composed(path)
     for key, value in (overrides or {}).items():
-        try:
-            composed.set(key, value, "--set")
+        try:  # a value --set is the loaded spec's own, whichever file had it before
+            composed.set(key, value, composed.source)
         except ValueError as exc:
             raise SpecError(str(path), [Problem(f"--set {key}", str(exc))]) from None
     return validate_composed(composed, registry)
