@@ -198,7 +198,7 @@ class _TrialLine:
         if record.value is not None:
             parts.append(f"{self.metric} {format_value(self.metric, record.value)}")
         if record.epochs is not None:
-            parts.append(f"{record.epochs:>3} epochs")
+            parts.append(f"{record.epochs:>3} epoch{'s' if record.epochs != 1 else ' '}")
         if record.seconds is not None:
             parts.append(f"{record.seconds:6.1f}s")
         parts.append(" ".join(f"{k}={show(v)}" for k, v in record.params.items()))

@@ -70,6 +70,8 @@ class _Worker:
     process: subprocess.Popen[str]
     number: int | None = None
     """The trial it runs, if any."""
+    answered: bool = False
+    """Whether it ever answered: one that exits with an error before it did could not start."""
     reader: threading.Thread | None = field(default=None, repr=False)
 
 
@@ -162,6 +164,12 @@ class LocalExecutor(Executor):
                 with contextlib.suppress(BrokenPipeError):
                     worker.process.stdin.close()
             code = worker.process.wait()
+            if code > 0 and not worker.answered:
+                raise ExecutorError(
+                    f"a local worker process exited with status {code} before running a trial "
+                    "(its messages are above): is mlpspec installed for "
+                    f"{sys.executable}?"
+                )
             if not self.stopping:
                 self._spawn()
             if number is None:
@@ -175,6 +183,7 @@ class LocalExecutor(Executor):
                 host=socket.gethostname(),
                 pid=worker.process.pid,
             )
+        worker.answered = True
         if "error" in answer:
             raise ExecutorError(f"a local worker cannot run trials: {answer['error']}")
         return TrialOutcome.model_validate(answer["outcome"])

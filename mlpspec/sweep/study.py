@@ -41,6 +41,7 @@ from filelock import FileLock, Timeout
 
 from mlpspec.core.errors import MlpspecError, SpecError, UsageError
 from mlpspec.core.registry import Registry
+from mlpspec.core.spec import Spec
 from mlpspec.run import checkpoint
 from mlpspec.run.rundir import SUMMARY, RunDirectory, atomic_write, new_run_dir
 from mlpspec.run.runner import LOCK
@@ -189,6 +190,10 @@ class _Coordinator:
             self._settle_earlier()
             with signals.caught():
                 self._loop(signals)
+        except KeyboardInterrupt:  # a third signal, or one while settling an earlier session
+            self.record.status = "interrupted"
+            self.record.save(self.folder)
+            raise
         except BaseException as error:
             self.record.status = "failed"
             self.record.error = str(error) if isinstance(error, MlpspecError) else repr(error)
@@ -366,8 +371,10 @@ class _Coordinator:
             f"{settings.metric} = {top.value:.6g} ({top.run_dir}).\n"
             f"# It stands alone: mlpspec run {self.folder / BEST}\n"
         )
+        order = list(Spec.model_fields)  # sections in the order specs write them
+        data = dict(sorted(composed.data.items(), key=lambda item: _rank(order, item[0])))
         path = self.folder / BEST
-        atomic_write(path, (header + tomli_w.dumps(composed.data)).encode())
+        atomic_write(path, (header + tomli_w.dumps(data)).encode())
         return path
 
     def _plots(self, records: list[TrialRecord]) -> list[Path]:
@@ -387,6 +394,10 @@ class _Coordinator:
     def _note(self, signum: int | None, text: str) -> None:
         name = signal.Signals(signum).name if signum else "signal"
         print(f"\n{name}: {text}", file=sys.stderr, flush=True)
+
+
+def _rank(order: list[str], key: str) -> int:
+    return order.index(key) if key in order else len(order)
 
 
 def _wait_for(folder: Path, number: int) -> None:

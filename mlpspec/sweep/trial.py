@@ -111,7 +111,7 @@ def run_trial(task: TrialTask, should_stop: Callable[[], bool] = lambda: False) 
             "share it (run the sweep with --out on a file system they mount)"
         )
     optuna = journal.optuna_module()
-    storage = journal.storage(Path(task.sweep_dir))
+    storage = _storage(task.sweep_dir)
     study = optuna.load_study(
         study_name=task.study, storage=storage, pruner=journal.pruner(task.pruner)
     )
@@ -228,6 +228,13 @@ class StopWhen(Callback):
             self.checked = now
             if self.asked():
                 trainer.request_interrupt(signal.SIGINT)
+
+
+@functools.lru_cache(maxsize=4)
+def _storage(sweep_dir: str) -> Any:
+    """One journal reader per sweep in a worker: it reads only what is new each trial, where a
+    fresh one would replay the whole journal (thread-safe: it locks itself)."""
+    return journal.storage(Path(sweep_dir))
 
 
 @functools.lru_cache(maxsize=8)

@@ -3,6 +3,9 @@ folder a trial is given, the executors as plugins, and the command line's refusa
 
 from __future__ import annotations
 
+import shutil
+import sys
+
 import pytest
 
 from mlpspec import load_spec, run
@@ -10,6 +13,8 @@ from mlpspec.cli.main import main
 from mlpspec.core.errors import UsageError
 from mlpspec.engine.training import Evaluation
 from mlpspec.run.record import Examples, RunRecord
+from mlpspec.sweep.executor import ExecutorError
+from mlpspec.sweep.executors import LocalExecutor
 from mlpspec.sweep.records import TrialRecord, best, ranked
 from mlpspec.sweep.space import Parameter, Range, Values
 from mlpspec.sweep.trial import objective
@@ -108,3 +113,15 @@ def test_resume_wants_a_sweep_folder_and_sweep_wants_one_of_file_or_resume(tmp_p
         run_cli()
     assert caught.value.code == 2
     assert "give a SWEEP_FILE to run, or --resume SWEEP_DIR" in capsys.readouterr().err
+
+
+def test_a_local_worker_that_cannot_start_is_an_error_not_a_lost_trial(monkeypatch):
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))
+    executor = LocalExecutor(1)
+    executor.start()
+    try:
+        with pytest.raises(ExecutorError, match="exited with status 1 before running a trial"):
+            for _ in range(50):
+                assert executor.wait(0.2) == []
+    finally:
+        executor.close()

@@ -8,7 +8,7 @@ import pytest
 from mlpspec.cli.main import main
 from mlpspec.sweep.file import check_sweep, load_sweep
 
-from ..conftest import SPIRALS_SPEC, write_spec
+from ..conftest import SPECS, SPIRALS_SPEC, write_spec
 from .helpers import run_cli, sweep_file
 
 GOOD = """
@@ -241,3 +241,12 @@ def test_a_spec_is_not_a_sweep_and_validates_as_before(tmp_path, capsys):
     path = write_spec(tmp_path, SPIRALS_SPEC)
     assert main(["validate", str(path)]) == 0
     assert capsys.readouterr().out == f"{path}: ok\n"
+
+
+def test_every_shipped_sweep_checks(registry):
+    paths = sorted((SPECS / "sweeps").glob("*.toml"))
+    assert paths
+    for path in paths:
+        sweep = load_sweep(path)
+        assert check_sweep(sweep, registry) > 1
+        assert sweep.settings.metric.startswith("val_")  # the test set decides nothing
