@@ -23,6 +23,7 @@ from mlpspec.core.registry import Registry
 from mlpspec.core.spec import load_spec
 from mlpspec.sweep.executor import Executor
 from mlpspec.sweep.file import SweepFile, check_sweep, is_sweep_file, load_sweep
+from mlpspec.sweep.journal import optuna_module
 from mlpspec.sweep.records import TrialRecord, ranked
 from mlpspec.sweep.space import show
 from mlpspec.sweep.study import (
@@ -91,6 +92,7 @@ def add_parser(
 def cmd_sweep(args: argparse.Namespace) -> int:
     if (args.file is None) == (args.resume is None):
         args.usage_error("give a SWEEP_FILE to run, or --resume SWEEP_DIR (not both)")
+    optuna_module()  # missing, it is said before anything is made
     registry = args.registry_of(args)
     executor = _executor(registry, args)
     if args.resume is not None:

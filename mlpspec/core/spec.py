@@ -333,7 +333,10 @@ def read_composed(path: str | Path) -> Composed:
 
 def validate_composed(composed: Composed, registry: Registry) -> Spec:
     """Validate composed data; a problem with a value set elsewhere than the loaded file (a
-    base spec, ``--set``) names where it was set."""
+    base spec it extends) names where it was set."""
+    if "sweep" in composed.data:
+        message = "this is a sweep file: run it with mlpspec sweep (mlpspec run takes a spec)"
+        raise SpecError(composed.source, [Problem("sweep", message)])
     try:
         return validate_spec(composed.data, registry, composed.source)
     except SpecError as exc:

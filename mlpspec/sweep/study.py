@@ -127,19 +127,23 @@ def run_sweep(
     first trial is handed out, unless ``started`` says the caller did (to find a cluster
     unreachable before making a folder); it is closed at the end either way."""
     folder = Path(folder).resolve()
-    if not (folder / SWEEP_FILE).is_file():
-        raise UsageError(f"{folder}: not a sweep folder (it has no {SWEEP_FILE})")
     lock = FileLock(folder / LOCK)
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise UsageError(
-            f"{folder}: another mlpspec sweep is running in this folder; wait for it to end "
-            "(or stop it) and try again"
-        ) from None
+        if not (folder / SWEEP_FILE).is_file():
+            raise UsageError(f"{folder}: not a sweep folder (it has no {SWEEP_FILE})")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise UsageError(
+                f"{folder}: another mlpspec sweep is running in this folder; wait for it to "
+                "end (or stop it) and try again"
+            ) from None
+    except BaseException:
+        if started:
+            executor.close()
+        raise
     try:
-        coordinator = _Coordinator(folder, registry, executor, options, on_trial)
-        coordinator.started = started
+        coordinator = _Coordinator(folder, registry, executor, options, on_trial, started)
         return coordinator.go()
     finally:
         lock.release()
@@ -153,9 +157,21 @@ class _Coordinator:
         executor: Executor,
         options: SweepOptions,
         on_trial: Callable[[TrialRecord], None],
+        started: bool,
     ) -> None:
         self.folder, self.registry, self.executor = folder, registry, executor
         self.options, self.on_trial = options, on_trial
+        self.started = started
+        try:
+            self._open()
+        except BaseException:
+            if started:
+                executor.close()
+            raise
+
+    def _open(self) -> None:
+        """Read the sweep and open its study."""
+        folder = self.folder
         self.sweep = load_sweep(folder / SWEEP_FILE)
         self.record = SweepRecord.load(folder)
         optuna = journal.optuna_module()
@@ -176,7 +192,6 @@ class _Coordinator:
         self.distributions = {p.path: p.distribution() for p in self.sweep.searched}
         self.pending: collections.deque[TrialTask] = collections.deque()
         self.running: dict[int, TrialTask] = {}
-        self.started = False
         self.warnings: list[str] = []
 
     # -- the run -----------------------------------------------------------------------------

@@ -125,3 +125,13 @@ def test_a_local_worker_that_cannot_start_is_an_error_not_a_lost_trial(monkeypat
                 assert executor.wait(0.2) == []
     finally:
         executor.close()
+
+
+def test_without_optuna_a_sweep_says_which_extra_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    path = sweep_file(tmp_path, '[sweep]\nmetric = "val_loss"\ntrials = 2\n'
+                      '[sweep.parameters]\n"optimizer.lr" = { values = [0.1, 0.2] }\n')
+    assert run_cli(str(path), "--out", str(tmp_path / "sweeps")) == 1
+    assert "pip install 'mlpspec[sweep]'" in capsys.readouterr().err
+    assert not (tmp_path / "sweeps").exists()
+    assert main(["validate", str(path)]) == 0  # checking a sweep file needs no Optuna

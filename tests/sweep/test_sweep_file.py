@@ -250,3 +250,9 @@ def test_every_shipped_sweep_checks(registry):
         sweep = load_sweep(path)
         assert check_sweep(sweep, registry) > 1
         assert sweep.settings.metric.startswith("val_")  # the test set decides nothing
+
+
+def test_a_sweep_file_given_to_run_says_what_it_is(tmp_path, capsys):
+    path = sweep_file(tmp_path, GOOD)
+    assert main(["run", str(path), "--no-save"]) == 2
+    assert "sweep: this is a sweep file: run it with mlpspec sweep" in capsys.readouterr().err
