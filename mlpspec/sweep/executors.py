@@ -11,6 +11,7 @@ trials in one worker process share its GIL. Nothing heavy is imported until an e
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import queue
@@ -218,10 +219,38 @@ def dask_trial(task: dict[str, Any], stop_event: str) -> dict[str, Any]:
     from distributed import Event
 
     use_threads(1)  # the nanny sets BLAS to one thread; mlpspec's pool is ours to set
+    _roomy_heap()
     event = Event(stop_event)
     return run_trial(TrialTask.model_validate(task), should_stop=event.is_set).model_dump(
         mode="json"
     )
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+"""glibc's ``mallopt`` parameters (malloc.h)."""
+TRIM_THRESHOLD, MMAP_THRESHOLD = 128 << 20, 32 << 20
+
+
+def _roomy_heap() -> None:
+    """Undo, in this worker process, the small trim threshold Dask's nanny starts workers with
+    (``MALLOC_TRIM_THRESHOLD_=65536``, to give memory back to the system sooner).
+
+    Set at all, it turns glibc's dynamic mmap threshold off (Dask's own docs warn it may cost
+    speed), so that every array of 128 KiB or more a training step makes (a batch's
+    activations, their gradients) is mapped, page-faulted in and unmapped again each time.
+    Training TwoLayerNet on MNIST measured 2.6-2.7 s in a worker with the variable and
+    1.4-1.8 s without, in the same minutes (on a shared machine: noisy). With these thresholds
+    such arrays come from the heap again, which keeps up to 128 MiB of freed memory for reuse.
+    Nothing is changed where the variable is unset or the C library is not glibc.
+    """
+    if not os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    except (OSError, AttributeError):
+        pass
 
 
 class DaskExecutor(Executor):
