@@ -42,6 +42,8 @@ SINGLE_THREADED = {
 }
 """The environment of a local worker: numpy reads it when it loads, so it is set at start."""
 CLOSE_TIMEOUT = 10.0
+WORKER_WAIT = 60.0
+"""Seconds a sweep waits for the first worker of a Dask cluster that has none yet."""
 
 
 class LocalParams(Params):
@@ -286,8 +288,17 @@ class DaskExecutor(Executor):
                 f"cannot reach the Dask scheduler at {self.address}: {exc}"
             ) from None
         self.event = Event(self.stop_name, client=self.client)
-        if not self._threads():
-            raise UsageError(f"the Dask cluster at {self.address} has no workers")
+        if not self._threads():  # a cluster started a moment ago: its workers are on the way
+            print(
+                f"waiting up to {WORKER_WAIT:.0f}s for a worker to join {self.address}",
+                file=sys.stderr,
+                flush=True,
+            )
+            try:
+                self.client.wait_for_workers(1, timeout=WORKER_WAIT)
+            except TimeoutError:
+                self.close()
+                raise UsageError(f"the Dask cluster at {self.address} has no workers") from None
 
     def _threads(self) -> int:
         return sum(self.client.nthreads().values()) if self.client is not None else 0
