@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     import optuna
 
 JOURNAL = "journal.log"
-PRUNER_NAMES = ("none", "median", "hyperband")
 MEDIAN_STARTUP_TRIALS = 5
 """The median pruner compares with this many finished trials before it prunes any."""
 

@@ -7,7 +7,6 @@ lost to a crash is written again from it when the sweep resumes or ends.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,21 +85,6 @@ def write_trials(path: Path, records: Sequence[TrialRecord]) -> None:
 def append_trial(path: Path, record: TrialRecord) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(record.model_dump_json() + "\n")
-
-
-def read_trials(path: Path) -> list[TrialRecord]:
-    """The records of ``trials.jsonl``; a damaged line is a :class:`DataError` naming it."""
-    records = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    for number, line in enumerate(lines, start=1):
-        try:
-            records.append(TrialRecord.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise DataError(f"{path}, line {number}: not a trial record ({exc!r:.80})") from None
-    return records
 
 
 class SweepRecord(BaseModel):
