@@ -3,7 +3,9 @@ folder a trial is given, the executors as plugins, and the command line's refusa
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -135,3 +137,31 @@ def test_without_optuna_a_sweep_says_which_extra_to_install(tmp_path, monkeypatc
     assert "pip install 'mlpspec[sweep]'" in capsys.readouterr().err
     assert not (tmp_path / "sweeps").exists()
     assert main(["validate", str(path)]) == 0  # checking a sweep file needs no Optuna
+
+
+FAULTS = """
+import resource, sys
+import numpy as np
+from mlpspec.sweep.executors import _roomy_heap
+if sys.argv[1] == "roomy":
+    _roomy_heap()
+np.ones(1 << 18)  # 2 MiB: numpy and malloc settled
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(50):
+    np.ones(1 << 18).sum()  # a 2 MiB temporary, made and freed, as a training step does
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings")
+def test_a_dask_worker_s_trim_threshold_no_longer_maps_every_large_temporary():
+    environment = os.environ | {"MALLOC_TRIM_THRESHOLD_": "65536"}  # as Dask's nanny sets it
+
+    def faults(mode: str) -> int:
+        command = [sys.executable, "-c", FAULTS, mode]
+        return int(subprocess.run(command, env=environment, capture_output=True, text=True,
+                                  check=True).stdout)
+
+    churn, roomy = faults("as-is"), faults("roomy")
+    assert churn > 50 * 400  # each 2 MiB array mapped and faulted in again: 512 pages
+    assert roomy < churn / 10
