@@ -153,6 +153,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings")
 def test_a_dask_worker_s_trim_threshold_no_longer_maps_every_large_temporary():
     environment = os.environ | {"MALLOC_TRIM_THRESHOLD_": "65536"}  # as Dask's nanny sets it
