@@ -47,10 +47,10 @@ def imports(path: Path, *, top_level_only: bool) -> set[str]:
         if id(node) in annotations_only:
             continue
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "mlpspec":
-                found |= {f"mlpspec.{alias.name}" for alias in node.names}
-            elif node.module.startswith("mlpspec."):
-                found.add(node.module)
+            if node.module == "mlpspec" or node.module.startswith("mlpspec."):
+                for alias in node.names:  # a submodule imported from its package is the module
+                    inner = f"{node.module}.{alias.name}"
+                    found.add(inner if inner in MODULES else node.module)
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("mlpspec.")}
     return found
@@ -58,6 +58,9 @@ def imports(path: Path, *, top_level_only: bool) -> set[str]:
 
 def modules() -> dict[str, Path]:
     return {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+MODULES = set(modules())
 
 
 def test_imports_only_go_down():

@@ -52,6 +52,7 @@ def test_builtins_come_through_the_entry_point_group():
         "mlpspec.schedulers",
         "mlpspec.datasets",
         "mlpspec.metrics",
+        "mlpspec.executors",
     }
 
 

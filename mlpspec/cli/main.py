@@ -23,7 +23,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from mlpspec._version import __version__
-from mlpspec.cli import check, diff, export, scaffold
+from mlpspec.cli import check, diff, export, scaffold, sweep
 from mlpspec.cli.commands import PlotsAtRunEnd, add_commands, run_folder, writable_folder
 from mlpspec.cli.progress import (
     BOLD,
@@ -203,12 +203,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.specs:
         try:
-            load_spec(path, registry, _overrides(args.set))
+            note = sweep.validate_file(path, registry, _overrides(args.set))
         except MlpspecError as exc:
             print(printable(str(exc)), file=sys.stderr)
             status = max(status, exc.exit_code)
         else:
-            print(f"{path}: ok")
+            print(f"{path}: ok{note}")
     return status
 
 
@@ -363,6 +363,7 @@ def _parser() -> argparse.ArgumentParser:
     add_commands(sub, common, _registry)
     diff.add_parser(sub, common, _registry)
     export.add_parser(sub, common, _registry)
+    sweep.add_parser(sub, common, _registry)
     return parser
 
 

@@ -26,9 +26,13 @@ class Problem:
     message: str
     unknown: tuple[str, str] | None = None
     """``(kind, name)`` when the problem is a component name no plugin registered."""
+    origin: str | None = None
+    """Who set the value, when not the file the problem is reported for: a base spec it
+    ``extends``, ``--set``, a sweep parameter (:mod:`mlpspec.core.compose`)."""
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.message}" if self.location else self.message
+        place = f"{self.location} (from {self.origin})" if self.origin else self.location
+        return f"{place}: {self.message}" if place else self.message
 
 
 class SpecError(MlpspecError):

@@ -165,7 +165,8 @@ def mlpspec_run_start(run: RunContext) -> None:
 
     ``run.record`` is the run's :class:`~mlpspec.run.record.RunRecord` as it will be saved; a
     hook may note an id of its own in ``run.record.tracking`` (saved, and there again when the
-    run is resumed).
+    run is resumed). A sweep's trial has ``run.labels`` ``sweep`` (the sweep's folder),
+    ``sweep_name`` and ``trial`` (its number), so a tracker can file trials under one parent.
     """
 
 

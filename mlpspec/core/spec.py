@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from mlpspec.core.compose import Composed, compose, set_path
 from mlpspec.core.errors import Problem, SpecError, UnknownComponentError, close_matches
 from mlpspec.core.files import FileProblem, read_limited
 from mlpspec.core.registry import ComponentConfig, Registry
@@ -365,11 +366,34 @@ def load_spec(
 ) -> Spec:
     """Read, upgrade and validate the spec at ``path``, with ``overrides`` applied first.
 
-    ``overrides`` maps dotted paths (``train.epochs``, ``layers[0].units``) to values.
+    ``extends`` is resolved (:mod:`mlpspec.core.compose`); ``overrides`` maps dotted paths
+    (``train.epochs``, ``layers[0].units``) to values, as ``--set`` does.
     """
-    data = read_toml(path)
-    apply_overrides(data, overrides or {}, str(path))
-    return validate_spec(data, registry, str(path))
+    composed = read_composed(path)
+    for key, value in (overrides or {}).items():
+        try:  # a value --set is the loaded spec's own, whichever file had it before
+            composed.set(key, value, composed.source)
+        except ValueError as exc:
+            raise SpecError(str(path), [Problem(key, str(exc))]) from None
+    return validate_composed(composed, registry)
+
+
+def read_composed(path: str | Path) -> Composed:
+    """The spec file at ``path`` with everything it ``extends`` merged in, each file brought to
+    the current ``spec_version`` first; who set each value is kept for messages."""
+    return compose(Path(path), lambda file: upgrade(read_toml(file), str(file)))
+
+
+def validate_composed(composed: Composed, registry: Registry) -> Spec:
+    """Validate composed data; a problem with a value set elsewhere than the loaded file (a
+    base spec it extends) names where it was set."""
+    if "sweep" in composed.data:
+        message = "this is a sweep file: run it with mlpspec sweep (mlpspec run takes a spec)"
+        raise SpecError(composed.source, [Problem("sweep", message)])
+    try:
+        return validate_spec(composed.data, registry, composed.source)
+    except SpecError as exc:
+        raise SpecError(exc.source, composed.locate(exc.problems)) from None
 
 
 def upgrade(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -393,65 +417,18 @@ def upgrade(data: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
-_DOTTED = re.compile(r"[A-Za-z_][\w-]*(\[\d+\])*(\.[A-Za-z_][\w-]*(\[\d+\])*)*")
-"""A dotted path as ``--set`` takes it: ``train.epochs``, ``layers[0].units``."""
-
-
 def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any], source: str) -> None:
     """Set each dotted path of ``overrides`` (``train.epochs``, ``layers[0].units``) in parsed
-    spec data, in place. A path that does not fit the spec (a layer it does not have, a key
-    under a number) is a :class:`SpecError` naming the path, as any other spec problem."""
+    spec data, in place (as ``--set`` does). A path that does not fit the spec (a layer it does
+    not have, a key under a number) is a :class:`SpecError` naming the path."""
     problems = []
     for key, value in overrides.items():
         try:
-            _set_path(data, key, value)
-        except _PathError as exc:
+            set_path(data, key, value)
+        except ValueError as exc:
             problems.append(Problem(key, str(exc)))
     if problems:
         raise SpecError(source, problems)
-
-
-class _PathError(Exception):
-    """An override whose path cannot be followed in the spec's data."""
-
-
-def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``train.epochs`` or ``layers[0].units`` in nested TOML data; tables on the way
-    are created, arrays are not (an index must name an existing entry)."""
-    if not isinstance(dotted, str) or not _DOTTED.fullmatch(dotted):
-        raise _PathError(
-            "not a dotted path to a spec value, such as train.epochs or layers[0].units"
-        )
-    parts = re.findall(r"[^.\[\]]+|\[\d+\]", dotted)
-    node: Any = data
-    for depth, part in enumerate(parts):
-        where = format_location(tuple(_key(p) for p in parts[:depth])) or "the spec"
-        key = _key(part)
-        if isinstance(key, int):
-            if not isinstance(node, list):
-                raise _PathError(f"{where} is not an array, so it has no entry [{key}]")
-            if key >= len(node):
-                raise _PathError(f"{where} has {len(node)} entries, so no entry [{key}]")
-        elif not isinstance(node, dict):
-            raise _PathError(f"{where} is {_kind_of(node)}, not a table with keys")
-        if depth == len(parts) - 1:
-            node[key] = value
-        elif isinstance(key, int):
-            node = node[key]
-        else:
-            node = node.setdefault(key, {})
-
-
-def _key(part: str) -> str | int:
-    return int(part[1:-1]) if part.startswith("[") else part
-
-
-def _kind_of(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return f"a string ({_show(value)})"
-    return f"a value ({_show(value)})"
 
 
 DEFAULT_VALIDATION = 0.1

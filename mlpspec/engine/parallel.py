@@ -22,6 +22,16 @@ THREADS = int(os.environ.get("MLPSPEC_THREADS", 0)) or len(os.sched_getaffinity(
 _pool: ThreadPoolExecutor | None = None
 
 
+def use_threads(count: int) -> None:
+    """Split updates over ``count`` threads from now on, as ``MLPSPEC_THREADS`` does at start:
+    for a process that runs several trainings side by side with others (a sweep's worker)."""
+    global THREADS, _pool
+    if count != THREADS and _pool is not None:
+        _pool.shutdown(wait=False)
+        _pool = None
+    THREADS = max(count, 1)
+
+
 def elementwise(update: Callable[..., None], *arrays: np.ndarray) -> None:
     """Call ``update(*slices)`` on matching slices of same-shaped, contiguous ``arrays``."""
     size = arrays[0].size

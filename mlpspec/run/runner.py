@@ -76,6 +76,7 @@ def run(
     *,
     data_dirs: Sequence[Path] = (),
     out_dir: Path | None = Path("runs"),
+    run_dir: Path | None = None,
     callbacks: Sequence[Callback] = (),
     observers: Sequence[tuple[str, object]] = (),
     labels: Mapping[str, str] | None = None,
@@ -83,10 +84,12 @@ def run(
 ) -> RunResult:
     """Train the spec's model and test it; save everything under ``out_dir`` unless None.
 
-    ``callbacks`` take part in training (a progress display); ``observers`` are
-    ``(name, object)`` plugins implementing run hooks for this run only (a tracker, a
-    pruner); ``labels`` are passed to the run hooks (a sweep's trial number); ``dataset``
-    replaces the spec's ``[data] dataset`` with arrays already in memory.
+    ``run_dir`` names the run folder exactly instead (a sweep's ``trials/0003``): it is
+    created if missing, and refused if it holds a run already. ``callbacks`` take part in
+    training (a progress display); ``observers`` are ``(name, object)`` plugins implementing
+    run hooks for this run only (a tracker, a pruner); ``labels`` are passed to the run hooks
+    (a sweep's trial number); ``dataset`` replaces the spec's ``[data] dataset`` with arrays
+    already in memory.
     """
     started = time.perf_counter()
     builder = Builder(spec, registry)
@@ -95,12 +98,18 @@ def run(
     )
     trainer = _trainer(builder, splits)
     record = RunRecord.starting(spec, _facts(spec, splits))
-    if out_dir is None:
+    if out_dir is None and run_dir is None:
         return _Run(spec, registry, builder, trainer, record, None, started).go(
             callbacks, observers, labels, resumed=False
         )
-    folder = RunDirectory(new_run_dir(Path(out_dir), spec.model.name))
+    if run_dir is not None:
+        folder = RunDirectory(Path(run_dir))
+        folder.path.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = RunDirectory(new_run_dir(Path(out_dir), spec.model.name))
     with _locked(folder):
+        if (folder.path / SUMMARY).exists():
+            raise UsageError(f"{folder.path}: holds a run already")
         return _Run(spec, registry, builder, trainer, record, folder, started).go(
             callbacks, observers, labels, resumed=False
         )
