@@ -72,6 +72,8 @@ class ChildResult:
     gemm_us: float
     eval_s: float
     load_s: float
+    load_avg: float
+    """The machine's one-minute load average when the child finished (others' work too)."""
 
 
 @dataclass
@@ -306,7 +308,8 @@ def child(args: argparse.Namespace) -> None:
         system.evaluate()
         eval_s = time.perf_counter() - started
     gemm = system.gemm_us(widths, plan.batch_size)
-    print(json.dumps(asdict(ChildResult(step_us[1:], peak_mb, gemm, eval_s, load_s))))
+    result = ChildResult(step_us[1:], peak_mb, gemm, eval_s, load_s, os.getloadavg()[0])
+    print(json.dumps(asdict(result)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,6 +373,8 @@ class Row:
     peak_mb: dict[str, float]
     eval_s: dict[str, float]
     load_s: float
+    load_avg: tuple[float, float]
+    """The machine's load average over the rounds, lowest and highest."""
 
     @property
     def bound_us(self) -> float:
@@ -409,6 +414,10 @@ def summarize(workload: str, widths: list[int], batch: int, results: list[dict])
         peak_mb={s: max(r[s].peak_mb for r in results) for s in SYSTEMS},
         eval_s={s: median(r[s].eval_s for r in results) for s in SYSTEMS},
         load_s=median(r[s].load_s for r in results for s in SYSTEMS),
+        load_avg=(
+            min(r[s].load_avg for r in results for s in SYSTEMS),
+            max(r[s].load_avg for r in results for s in SYSTEMS),
+        ),
     )
 
 
@@ -434,7 +443,8 @@ def format_row(row: Row) -> str:
 
 
 WALL_HEADER = (
-    "| workload | loading MNIST s | mlpspec epoch s | evaluation s PyTorch / textbook / mlpspec |"
+    "| workload | loading MNIST s | mlpspec epoch s | evaluation s PyTorch / textbook / mlpspec "
+    "| load average |"
 )
 
 
@@ -442,7 +452,8 @@ def format_wall(row: Row, steps: int) -> str:
     e = row.eval_s
     return (
         f"| {row.workload} | {row.load_s:.2f} | {row.step_us['mlpspec'] * steps / 1e6:.2f} "
-        f"| {e['pytorch']:.2f} / {e['textbook']:.2f} / {e['mlpspec']:.2f} |"
+        f"| {e['pytorch']:.2f} / {e['textbook']:.2f} / {e['mlpspec']:.2f} "
+        f"| {row.load_avg[0]:.1f}–{row.load_avg[1]:.1f} |"
     )
 
 
@@ -538,7 +549,7 @@ def main() -> None:
     print("|" + " --- |" * 10)
     rows = side_by_side(args)
     print("\n" + WALL_HEADER)
-    print("|" + " --- |" * 4)
+    print("|" + " --- |" * 5)
     for row, steps in rows:
         print(format_wall(row, steps))
     scale_rows = [] if args.no_scaling else scaling(args)
