@@ -28,6 +28,7 @@ Needs PyTorch (`pip install torch==2.13.0`, a benchmark-only dependency) and MNI
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import os
@@ -54,7 +55,10 @@ WORKLOADS = {
 }
 """W1 is document 001's NeuralNetMLP (784-100 sigmoid-10, logistic loss summed, batch 100);
 FB is the full-batch workload (one step per epoch over all 60,000 images)."""
-SYSTEMS = ("pytorch", "textbook", "mlpspec")
+FAST = importlib.util.find_spec("numba") is not None
+SYSTEMS = ("pytorch", "textbook", "mlpspec") + (("mlpspec-numba",) if FAST else ())
+"""mlpspec runs with numpy alone (MLPSPEC_NUMBA=0); where numba is installed (the ``fast``
+extra), also with its compiled kernels, as a fourth system."""
 THREADS = os.cpu_count() or 1
 
 
@@ -284,7 +288,12 @@ def build_pytorch(spec, registry, splits) -> System:
     return System(epoch, evaluate, torch_gemm_us)
 
 
-BUILDERS = {"mlpspec": build_mlpspec, "textbook": build_textbook, "pytorch": build_pytorch}
+BUILDERS = {
+    "mlpspec": build_mlpspec,
+    "mlpspec-numba": build_mlpspec,
+    "textbook": build_textbook,
+    "pytorch": build_pytorch,
+}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -331,7 +340,8 @@ def spawn(system: str, spec: Path, args, epochs: int, overrides: dict | None = N
         "--overrides",
         json.dumps(overrides or {}),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = dict(os.environ, MLPSPEC_NUMBA="1" if system == "mlpspec-numba" else "0")
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode:
         raise SystemExit(f"{system} child failed on {spec}:\n{done.stderr}")
     return ChildResult(**json.loads(done.stdout.strip().splitlines()[-1]))
@@ -366,8 +376,8 @@ class Row:
     step_us: dict[str, float]
     ratio: dict[str, tuple[float, float, float]]
     """system / PyTorch per round: median, min, max."""
-    over_textbook: float
-    """mlpspec / textbook: median of the per-round ratios."""
+    over_textbook: dict[str, float]
+    """mlpspec (and mlpspec-numba) / textbook: median of the per-round ratios."""
     numpy_gemm_us: float
     torch_gemm_us: float
     peak_mb: dict[str, float]
@@ -380,15 +390,13 @@ class Row:
     def bound_us(self) -> float:
         return min(self.numpy_gemm_us, self.torch_gemm_us)
 
-    @property
-    def of_bound(self) -> float:
-        """The GEMM bound as a share of mlpspec's step."""
-        return self.bound_us / self.step_us["mlpspec"]
+    def of_bound(self, system: str) -> float:
+        """The GEMM bound as a share of the system's step."""
+        return self.bound_us / self.step_us[system]
 
-    @property
-    def outside_gemm(self) -> float:
-        """The share of mlpspec's step spent outside numpy's own multiplications."""
-        return max(0.0, 1 - self.numpy_gemm_us / self.step_us["mlpspec"])
+    def outside_gemm(self, system: str) -> float:
+        """The share of the system's step spent outside numpy's own multiplications."""
+        return max(0.0, 1 - self.numpy_gemm_us / self.step_us[system])
 
 
 def summarize(workload: str, widths: list[int], batch: int, results: list[dict]) -> Row:
@@ -401,14 +409,14 @@ def summarize(workload: str, widths: list[int], batch: int, results: list[dict])
     def ratios(system: str, to: str = "pytorch") -> list[float]:
         return [a / b for a, b in zip(per_round(system), per_round(to), strict=True)]
 
-    numpy_gemm = [r[s].gemm_us for r in results for s in ("mlpspec", "textbook")]
+    numpy_gemm = [r[s].gemm_us for r in results for s in SYSTEMS if s != "pytorch"]
     return Row(
         workload=workload,
         network="-".join(map(str, widths)),
         batch=batch,
         step_us={s: median(per_round(s)) for s in SYSTEMS},
         ratio={s: (median(ratios(s)), min(ratios(s)), max(ratios(s))) for s in SYSTEMS},
-        over_textbook=median(ratios("mlpspec", "textbook")),
+        over_textbook={s: median(ratios(s, "textbook")) for s in SYSTEMS if "mlpspec" in s},
         numpy_gemm_us=median(numpy_gemm),
         torch_gemm_us=median(r["pytorch"].gemm_us for r in results),
         peak_mb={s: max(r[s].peak_mb for r in results) for s in SYSTEMS},
@@ -421,30 +429,38 @@ def summarize(workload: str, widths: list[int], batch: int, results: list[dict])
     )
 
 
-HEADER = (
-    "| workload | network, batch | PyTorch µs/step | textbook µs/step (× PyTorch) "
-    "| mlpspec µs/step (× PyTorch, min–max) | mlpspec / textbook "
-    "| GEMM µs numpy / PyTorch | bound % of mlpspec | outside GEMM "
-    "| peak MB PyTorch / textbook / mlpspec |"
-)
+OURS = [s for s in SYSTEMS if s.startswith("mlpspec")]
+
+
+def header() -> str:
+    ours = " / ".join(OURS)
+    return (
+        "| workload | network, batch | PyTorch µs/step | textbook µs/step (× PyTorch) | "
+        + " | ".join(f"{s} µs/step (× PyTorch, min–max)" for s in OURS)
+        + f" | {ours} ÷ textbook | GEMM µs numpy / PyTorch | bound % of {ours} "
+        f"| outside GEMM {ours} | peak MB PyTorch / textbook / {ours} |"
+    )
 
 
 def format_row(row: Row) -> str:
-    us, ratio, peak = row.step_us, row.ratio, row.peak_mb
-    m = ratio["mlpspec"]
+    us, ratio = row.step_us, row.ratio
+    ours = "".join(
+        f"| {us[s]:.0f} ({ratio[s][0]:.2f}×, {ratio[s][1]:.2f}–{ratio[s][2]:.2f}) " for s in OURS
+    )
     return (
         f"| {row.workload} | {row.network}, {row.batch} | {us['pytorch']:.0f} "
-        f"| {us['textbook']:.0f} ({ratio['textbook'][0]:.2f}×) "
-        f"| {us['mlpspec']:.0f} ({m[0]:.2f}×, {m[1]:.2f}–{m[2]:.2f}) | {row.over_textbook:.2f} "
-        f"| {row.numpy_gemm_us:.0f} / {row.torch_gemm_us:.0f} | {100 * row.of_bound:.0f} % "
-        f"| {100 * row.outside_gemm:.0f} % "
-        f"| {peak['pytorch']:.0f} / {peak['textbook']:.0f} / {peak['mlpspec']:.0f} |"
+        f"| {us['textbook']:.0f} ({ratio['textbook'][0]:.2f}×) {ours}"
+        f"| {' / '.join(f'{row.over_textbook[s]:.2f}' for s in OURS)} "
+        f"| {row.numpy_gemm_us:.0f} / {row.torch_gemm_us:.0f} "
+        f"| {' / '.join(f'{100 * row.of_bound(s):.0f} %' for s in OURS)} "
+        f"| {' / '.join(f'{100 * row.outside_gemm(s):.0f} %' for s in OURS)} "
+        f"| {' / '.join(f'{row.peak_mb[s]:.0f}' for s in SYSTEMS)} |"
     )
 
 
 WALL_HEADER = (
     "| workload | loading MNIST s | mlpspec epoch s | evaluation s PyTorch / textbook / mlpspec "
-    "| load average |"
+    "| machine load average |"
 )
 
 
@@ -473,10 +489,11 @@ def scaling(args) -> list[Row]:
     rows = []
     spec = WORKLOADS["W5"]
     print(
-        "\n| batch | hidden | PyTorch µs/step | textbook µs/step | mlpspec µs/step "
-        "| mlpspec × PyTorch | mlpspec / textbook | GEMM bound µs | bound % of mlpspec |"
+        "\n| batch | hidden | PyTorch µs/step | textbook µs/step | "
+        + " | ".join(f"{s} µs/step (× PyTorch, ÷ textbook)" for s in OURS)
+        + " | GEMM bound µs |"
     )
-    print("|" + " --- |" * 9)
+    print("|" + " --- |" * (5 + len(OURS)))
     for batch, width in [(b, 256) for b in (32, 64, 128, 256, 512, 1024)] + [
         (128, w) for w in (64, 128, 512, 1024, 2048)
     ]:
@@ -491,10 +508,12 @@ def scaling(args) -> list[Row]:
         row = summarize(f"{batch}x{width}", [784, width, 10], batch, results)
         rows.append(row)
         us = row.step_us
+        ours = " | ".join(
+            f"{us[s]:.0f} ({row.ratio[s][0]:.2f}×, {row.over_textbook[s]:.2f})" for s in OURS
+        )
         print(
-            f"| {batch} | {width} | {us['pytorch']:.0f} | {us['textbook']:.0f} "
-            f"| {us['mlpspec']:.0f} | {row.ratio['mlpspec'][0]:.2f} | {row.over_textbook:.2f} "
-            f"| {row.bound_us:.0f} | {100 * row.of_bound:.0f} % |",
+            f"| {batch} | {width} | {us['pytorch']:.0f} | {us['textbook']:.0f} | {ours} "
+            f"| {row.bound_us:.0f} |",
             flush=True,
         )
     return rows
@@ -545,8 +564,8 @@ def main() -> None:
         f"torch {torch.__version__}"
     )
     print(f"{args.rounds} rounds x {args.epochs} timed epochs per system, after a warm-up\n")
-    print(HEADER)
-    print("|" + " --- |" * 10)
+    print(header())
+    print("|" + " --- |" * (9 + len(OURS)))
     rows = side_by_side(args)
     print("\n" + WALL_HEADER)
     print("|" + " --- |" * 5)
