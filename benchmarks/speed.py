@@ -241,7 +241,7 @@ def build_pytorch(spec, registry, splits) -> System:
 
     from mlpspec.engine.training import Plan
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", THREADS)))
     torch.manual_seed(0)
     x = torch.from_numpy(splits.x_train)
     model, loss_fn, optimizer, one_hot = torch_model(spec, splits.features)
@@ -341,6 +341,10 @@ def spawn(system: str, spec: Path, args, epochs: int, overrides: dict | None = N
         json.dumps(overrides or {}),
     ]
     env = dict(os.environ, MLPSPEC_NUMBA="1" if system == "mlpspec-numba" else "0")
+    if args.threads:
+        # every system's threads: numpy's BLAS, mlpspec's pool, PyTorch's OpenMP and MKL
+        for name in ("OPENBLAS_NUM_THREADS", "MLPSPEC_THREADS", "OMP_NUM_THREADS"):
+            env[name] = str(args.threads)
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode:
         raise SystemExit(f"{system} child failed on {spec}:\n{done.stderr}")
@@ -539,6 +543,13 @@ def main() -> None:
     parser.add_argument(
         "--epochs", type=int, default=1, help="timed epochs per child, after a warm-up"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="threads for every system (default: the machine's cores); 1 is far steadier "
+        "on a machine shared with other work",
+    )
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--no-scaling", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
@@ -563,7 +574,10 @@ def main() -> None:
         f"Python {platform.python_version()}, numpy {np.__version__} ({blas_kernel()}), "
         f"torch {torch.__version__}"
     )
-    print(f"{args.rounds} rounds x {args.epochs} timed epochs per system, after a warm-up\n")
+    print(
+        f"{args.rounds} rounds x {args.epochs} timed epochs per system, after a warm-up; "
+        f"{args.threads or THREADS} threads per system\n"
+    )
     print(header())
     print("|" + " --- |" * (9 + len(OURS)))
     rows = side_by_side(args)
