@@ -148,7 +148,7 @@ class Dense(Layer):
                 self.weight.value, self.l2, out=self.work("decay", self.weight.value.shape)
             )
             self.weight.grad += decay
-        np.add.reduce(grad_z, axis=0, out=self.bias.grad)  # np.sum without its Python wrapper
+        np.sum(grad_z, axis=0, out=self.bias.grad)
         if not need_input_grad:
             return None
         return np.matmul(grad_z, self.weight.value.T, out=self.work("grad_x", self._x.shape))
