@@ -37,7 +37,7 @@ def test_momentum_kernel_is_bit_identical_to_numpy(compiled, dtype):
     w, g, v = (awkward(rng, 10_007, dtype) for _ in range(3))
     numpy_arrays = [a.copy() for a in (w, g, v)]
     with np.errstate(all="ignore"):
-        kernels._numpy_momentum(*numpy_arrays, 0.9, 0.013)
+        kernels.numpy_momentum(*numpy_arrays, 0.9, 0.013)
         compiled[0](w, g, v, dtype(0.9), dtype(0.013))
     for ours, theirs in ((w, numpy_arrays[0]), (v, numpy_arrays[2])):
         assert ours.tobytes() == theirs.tobytes()
@@ -49,7 +49,7 @@ def test_sgd_kernel_is_bit_identical_to_numpy(compiled, dtype):
     w, g = (awkward(rng, 10_007, dtype) for _ in range(2))
     expected = w.copy()
     with np.errstate(all="ignore"):
-        kernels._numpy_sgd(expected, g.copy(), 0.07)
+        kernels.numpy_sgd(expected, g.copy(), 0.07)
         compiled[1](w, g, dtype(0.07))
     assert w.tobytes() == expected.tobytes()
 
@@ -60,6 +60,14 @@ def test_kernels_take_python_scalars_at_the_arrays_precision(compiled):
     rng = np.random.default_rng(2)
     w, g, v = (rng.standard_normal((30, 7)).astype(np.float32) for _ in range(3))
     numpy_arrays = [a.copy() for a in (w, g, v)]
-    kernels._numpy_momentum(*numpy_arrays, 0.9, 0.1)
+    kernels.numpy_momentum(*numpy_arrays, 0.9, 0.1)
     kernels.momentum(w, g, v, 0.9, 0.1)
     assert w.tobytes() == numpy_arrays[0].tobytes()
+
+
+def test_small_parameters_never_load_the_compiler():
+    """numba's fixed cost (import, loading the kernels) does not pay for small networks."""
+    assert kernels.momentum_for(kernels.WORTH_COMPILING - 1) is kernels.numpy_momentum
+    assert kernels.sgd_for(kernels.WORTH_COMPILING - 1) is kernels.numpy_sgd
+    assert kernels.momentum_for(kernels.WORTH_COMPILING) is kernels.momentum
+    assert kernels.sgd_for(kernels.WORTH_COMPILING) is kernels.sgd

@@ -1,7 +1,8 @@
 """Built-in optimizers: plain SGD and SGD with momentum.
 
 Both update the parameters in place, through :mod:`mlpspec.engine.kernels` (one fused pass
-with the ``fast`` extra, numpy's passes without; the same bits either way). Momentum keeps one
+for large parameters with the ``fast`` extra, numpy's passes otherwise; the same bits either
+way). Momentum keeps one
 velocity per parameter, in the form document 004 uses: v ← μ·v + lr·g; w ← w − v (the
 learning rate is folded into v, so a schedule changes the step at once rather than through
 the velocity).
@@ -35,7 +36,7 @@ class SGD:
 
     def step(self, parameters: list[Parameter], lr: float) -> None:
         for p in parameters:
-            elementwise(kernels.sgd, (p.value, p.grad), lr)
+            elementwise(kernels.sgd_for(p.value.size), (p.value, p.grad), lr)
 
     def state(self) -> dict[str, Array]:
         return {}
@@ -61,7 +62,8 @@ class SGDMomentum:
             self.velocities = [np.zeros_like(p.value) for p in parameters]
 
         for p, v in zip(parameters, self.velocities, strict=True):
-            elementwise(kernels.momentum, (p.value, p.grad, v), self.momentum, lr)
+            update = kernels.momentum_for(p.value.size)
+            elementwise(update, (p.value, p.grad, v), self.momentum, lr)
 
     def state(self) -> dict[str, Array]:
         return {f"velocity.{i}": v for i, v in enumerate(self.velocities)}
