@@ -1,14 +1,23 @@
-"""mlpspec against idiomatic PyTorch on the CPU, side by side, and against the machine.
+"""mlpspec against idiomatic PyTorch and a textbook numpy loop on the CPU, side by side, and
+against the machine's matrix multiplications.
 
-For each workload (a spec), child processes train it in mlpspec and in PyTorch, alternating,
-each timing whole training epochs (steps only: shuffling, batches, forward, backward, update;
-no evaluation) after a warm-up epoch, and reporting its peak resident memory while training
-(both hold the same float32 data, prepared by mlpspec). The compute
-bound is the time the workload's own matrix multiplications take at their shapes (forward,
-weight gradients, input gradients past the first layer), timed in a tight loop, times the
-steps of an epoch. A scaling table shows where per-call overhead ends and arithmetic begins.
+For each workload (a spec), child processes train it in each of three systems, interleaved
+round by round (the order rotates each round): PyTorch (`nn.Sequential`, `torch.optim.SGD`),
+a plain numpy float32 loop written the textbook way (`benchmarks/textbook.py`), and mlpspec's
+own `Trainer.train_epoch`. Each child times whole training epochs after a warm-up epoch (steps
+only: batches, forward, backward, update; no evaluation), reports the peak resident memory
+while training (all hold the same float32 data, prepared by mlpspec), then times its matrix
+library alone at the workload's shapes (forward, weight gradients, input gradients past the
+first layer: numpy's BLAS in the numpy children, PyTorch's in PyTorch's) and one evaluation of
+the training and validation sets. Ratios to PyTorch are taken per round, where the systems ran
+a minute apart, and their median reported: on a shared machine the rounds' conditions differ
+more than the systems do.
 
-    python benchmarks/speed.py                      # everything (several minutes)
+The GEMM bound of a step is the faster of numpy's and PyTorch's matrix multiplications at the
+step's shapes; "outside GEMM" is the share of mlpspec's step not spent in numpy's own
+multiplications. A scaling table shows where per-call overhead ends and arithmetic begins.
+
+    python benchmarks/speed.py                      # everything (about 15 minutes)
     python benchmarks/speed.py --only W2 W5 --rounds 3
     python benchmarks/speed.py --no-scaling
 
@@ -19,6 +28,7 @@ Needs PyTorch (`pip install torch==2.13.0`, a benchmark-only dependency) and MNI
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import os
@@ -28,6 +38,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +55,10 @@ WORKLOADS = {
 }
 """W1 is document 001's NeuralNetMLP (784-100 sigmoid-10, logistic loss summed, batch 100);
 FB is the full-batch workload (one step per epoch over all 60,000 images)."""
+FAST = importlib.util.find_spec("numba") is not None
+SYSTEMS = ("pytorch", "textbook", "mlpspec") + (("mlpspec-numba",) if FAST else ())
+"""mlpspec runs with numpy alone (MLPSPEC_NUMBA=0); where numba is installed (the ``fast``
+extra), also with its compiled kernels, as a fourth system."""
 THREADS = os.cpu_count() or 1
 
 
@@ -50,8 +66,32 @@ THREADS = os.cpu_count() or 1
 # What a child process runs
 
 
+@dataclass
+class ChildResult:
+    """What one child measured: µs per step of each timed epoch, its peak memory while
+    training, its matrix library's time at the step's shapes, one evaluation, and loading."""
+
+    step_us: list[float]
+    peak_mb: float
+    gemm_us: float
+    eval_s: float
+    load_s: float
+    load_avg: float
+    """The machine's one-minute load average when the child finished (others' work too)."""
+
+
+@dataclass
+class System:
+    """A workload built in one system: train one epoch; evaluate the training (and validation)
+    sets; time the system's matrix library at the workload's shapes."""
+
+    epoch: Callable[[], None]
+    evaluate: Callable[[], None]
+    gemm_us: Callable[[list[int], int], float]
+
+
 def load(spec_path: Path, data_dir: str, overrides: dict):
-    """The spec and its data, prepared by mlpspec for both frameworks alike."""
+    """The spec and its data, prepared by mlpspec for every system alike."""
     import mlpspec
     from mlpspec.run.builder import load_data
 
@@ -73,23 +113,87 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_mlpspec(spec_path: Path, data_dir: str, epochs: int, overrides: dict) -> list[float]:
-    from mlpspec.engine.training import Trainer
-    from mlpspec.run.builder import SAMPLING_STREAM, build_model, build_optimizer, rng_for
+def numpy_gemm_us(widths: list[int], batch: int, repeats: int = 7) -> float:
+    """µs per step that numpy's matrix multiplications at the step's shapes take alone."""
+    rng = np.random.default_rng(0)
+    pairs = list(itertools.pairwise(widths))
+    weights = [rng.standard_normal((a, b), dtype=np.float32) for a, b in pairs]
+    inputs = [rng.standard_normal((batch, a), dtype=np.float32) for a, _ in pairs]
+    grads = [rng.standard_normal((batch, b), dtype=np.float32) for _, b in pairs]
+    outs = [np.empty((batch, b), np.float32) for _, b in pairs]
+    weight_grads = [np.empty_like(w) for w in weights]
+    input_grads = [np.empty((batch, a), np.float32) for a, _ in pairs]
 
-    registry, spec, splits = load(spec_path, data_dir, overrides)
-    model = build_model(spec, registry, splits.features, splits.classes)
-    optimizer = build_optimizer(spec, registry)
-    trainer = Trainer(
-        model, optimizer, None, splits, spec.train, rng_for(spec.model.seed, SAMPLING_STREAM)
-    )
-    reset_peak_memory()
-    times = []
-    for _ in range(epochs + 1):  # the first is the warm-up
+    def step() -> None:
+        for i, w in enumerate(weights):
+            np.matmul(inputs[i], w, out=outs[i])
+            np.matmul(inputs[i].T, grads[i], out=weight_grads[i])
+            if i:
+                np.matmul(grads[i], w.T, out=input_grads[i])
+
+    return _best_us(step, widths, batch, repeats)
+
+
+def torch_gemm_us(widths: list[int], batch: int, repeats: int = 7) -> float:
+    """The same as :func:`numpy_gemm_us`, in PyTorch's matrix library."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    pairs = list(itertools.pairwise(widths))
+    weights = [torch.randn(a, b, generator=gen) for a, b in pairs]
+    inputs = [torch.randn(batch, a, generator=gen) for a, _ in pairs]
+    grads = [torch.randn(batch, b, generator=gen) for _, b in pairs]
+    outs = [torch.empty(batch, b) for _, b in pairs]
+    weight_grads = [torch.empty_like(w) for w in weights]
+    input_grads = [torch.empty(batch, a) for a, _ in pairs]
+
+    def step() -> None:
+        for i, w in enumerate(weights):
+            torch.mm(inputs[i], w, out=outs[i])
+            torch.mm(inputs[i].T, grads[i], out=weight_grads[i])
+            if i:
+                torch.mm(grads[i], w.T, out=input_grads[i])
+
+    with torch.no_grad():
+        return _best_us(step, widths, batch, repeats)
+
+
+def _best_us(step: Callable[[], None], widths: list[int], batch: int, repeats: int) -> float:
+    """The fastest of ``repeats`` timings of a loop of ``step`` (about 0.1 s each), in µs."""
+    flops = 6 * batch * sum(a * b for a, b in itertools.pairwise(widths))
+    calls = max(3, min(300, int(1e10 / flops)))
+    step()
+    best = float("inf")
+    for _ in range(repeats):
         started = time.perf_counter()
-        trainer.train_epoch(0, 0)
-        times.append(time.perf_counter() - started)
-    return times[1:]
+        for _ in range(calls):
+            step()
+        best = min(best, (time.perf_counter() - started) / calls)
+    return best * 1e6
+
+
+def build_mlpspec(spec, registry, splits) -> System:
+    from mlpspec.run.builder import Builder
+    from mlpspec.run.runner import _trainer
+
+    trainer = _trainer(Builder(spec, registry), splits)
+    return System(
+        lambda: trainer.train_epoch(0, 0), lambda: trainer.evaluate(0, 0, 0.0, 0.0), numpy_gemm_us
+    )
+
+
+def build_textbook(spec, registry, splits) -> System:
+    """The textbook loop, from mlpspec's initial weights and generators (the same network)."""
+    import textbook
+
+    network, epoch = textbook.twin(spec, registry, splits)
+
+    def evaluate() -> None:
+        network.evaluate(splits.x_train, splits.y_train)
+        if splits.x_val is not None:
+            network.evaluate(splits.x_val, splits.y_val)
+
+    return System(epoch, evaluate, numpy_gemm_us)
 
 
 def torch_model(spec, features: int):
@@ -128,27 +232,24 @@ def torch_model(spec, features: int):
     raise ValueError(f"no PyTorch twin for loss {spec.loss.name!r}")
 
 
-def time_torch(spec_path: Path, data_dir: str, epochs: int, overrides: dict) -> list[float]:
+def build_pytorch(spec, registry, splits) -> System:
     import torch
 
-    from mlpspec.engine.training import Plan
+    from mlpspec.run.builder import Builder
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", THREADS)))
     torch.manual_seed(0)
-    _, spec, splits = load(spec_path, data_dir, overrides)
     x = torch.from_numpy(splits.x_train)
     model, loss_fn, optimizer, one_hot = torch_model(spec, splits.features)
     y = torch.from_numpy(splits.y_train)
     if one_hot:
         y = torch.nn.functional.one_hot(y, len(splits.classes)).to(x.dtype)
-    model.train()
-    reset_peak_memory()
     n = len(x)
-    plan = Plan.of(spec.train, n)  # the same batches and steps as mlpspec's loop
+    plan = Builder(spec, registry).plan(n)  # the same batches and steps as mlpspec's loop
     batch, steps = plan.batch_size, plan.steps_per_epoch
-    times = []
-    for _ in range(epochs + 1):
-        started = time.perf_counter()
+
+    def epoch() -> None:
+        model.train()
         if spec.train.sampling == "replacement":
             batches = (torch.randint(0, n, (batch,)) for _ in range(steps))
         elif spec.train.sampling == "shuffle":
@@ -161,56 +262,71 @@ def time_torch(spec_path: Path, data_dir: str, epochs: int, overrides: dict) -> 
             loss = loss_fn(model(x[rows]), y[rows])
             loss.backward()
             optimizer.step()
-        times.append(time.perf_counter() - started)
-    return times[1:]
+
+    def evaluate() -> None:
+        model.eval()
+        sets = [(splits.x_train, splits.y_train)]
+        if splits.x_val is not None:
+            sets.append((splits.x_val, splits.y_val))
+        with torch.no_grad():
+            for features, labels in sets:
+                for start in range(0, len(features), 8192):
+                    rows = torch.from_numpy(features[start : start + 8192])
+                    truth = torch.from_numpy(labels[start : start + 8192])
+                    output = model(rows)
+                    target = truth
+                    if one_hot:
+                        target = torch.nn.functional.one_hot(truth, len(splits.classes))
+                        target = target.to(output.dtype)
+                    loss_fn(output, target).item()
+                    int((output.argmax(1) == truth).sum())
+
+    return System(epoch, evaluate, torch_gemm_us)
 
 
-def gemm_bound(widths: list[int], batch: int, steps: int, repeats: int = 5) -> float:
-    """Seconds per epoch that the step's matrix multiplications alone take, float32."""
-    rng = np.random.default_rng(0)
-    weights = [rng.standard_normal((a, b), dtype=np.float32) for a, b in itertools.pairwise(widths)]
-    inputs = [rng.standard_normal((batch, a), dtype=np.float32) for a in widths[:-1]]
-    grads = [rng.standard_normal((batch, b), dtype=np.float32) for b in widths[1:]]
-    outs = [np.empty((batch, w.shape[1]), np.float32) for w in weights]
-    weight_grads = [np.empty_like(w) for w in weights]
-    input_grads = [np.empty((batch, w.shape[0]), np.float32) for w in weights]
-
-    def step() -> None:
-        for i, w in enumerate(weights):
-            np.matmul(inputs[i], w, out=outs[i])
-            np.matmul(inputs[i].T, grads[i], out=weight_grads[i])
-            if i:
-                np.matmul(grads[i], w.T, out=input_grads[i])
-
-    calls = max(
-        1, min(200, int(2e9 / (batch * sum(a * b for a, b in itertools.pairwise(widths)) * 6)))
-    )
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(calls):
-            step()
-        best = min(best, (time.perf_counter() - started) / calls)
-    return best * steps
+BUILDERS = {
+    "mlpspec": build_mlpspec,
+    "mlpspec-numba": build_mlpspec,
+    "textbook": build_textbook,
+    "pytorch": build_pytorch,
+}
 
 
 def child(args: argparse.Namespace) -> None:
-    overrides = json.loads(args.overrides)
-    timer = time_mlpspec if args.child == "mlpspec" else time_torch
-    times = timer(Path(args.spec), args.data_dir, args.epochs, overrides)
-    print(json.dumps({"times": times, "peak_mb": peak_memory_mb()}))
+    from mlpspec.run.builder import Builder
+
+    started = time.perf_counter()
+    registry, spec, splits = load(Path(args.spec), args.data_dir, json.loads(args.overrides))
+    load_s = time.perf_counter() - started
+    system = BUILDERS[args.child](spec, registry, splits)
+    plan = Builder(spec, registry).plan(len(splits.x_train))
+    widths = [splits.features] + [layer.params.units for layer in spec.layers]
+    reset_peak_memory()
+    step_us = []
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(args.epochs + 1):  # the first is the warm-up
+            started = time.perf_counter()
+            system.epoch()
+            step_us.append((time.perf_counter() - started) / plan.steps_per_epoch * 1e6)
+        peak_mb = peak_memory_mb()
+        started = time.perf_counter()
+        system.evaluate()
+        eval_s = time.perf_counter() - started
+    gemm = system.gemm_us(widths, plan.batch_size)
+    result = ChildResult(step_us[1:], peak_mb, gemm, eval_s, load_s, os.getloadavg()[0])
+    print(json.dumps(asdict(result)))
 
 
 # --------------------------------------------------------------------------------------------
-# The parent: alternate the frameworks, gather, print
+# The parent: interleave the systems, gather, print
 
 
-def spawn(framework: str, spec: Path, args, epochs: int, overrides: dict | None = None) -> dict:
+def spawn(system: str, spec: Path, args, epochs: int, overrides: dict | None = None) -> ChildResult:
     command = [
         sys.executable,
         __file__,
         "--child",
-        framework,
+        system,
         "--spec",
         str(spec),
         "--epochs",
@@ -220,78 +336,164 @@ def spawn(framework: str, spec: Path, args, epochs: int, overrides: dict | None 
         "--overrides",
         json.dumps(overrides or {}),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = dict(os.environ, MLPSPEC_NUMBA="1" if system == "mlpspec-numba" else "0")
+    if args.threads:
+        # every system's threads: numpy's BLAS, mlpspec's pool, PyTorch's OpenMP and MKL
+        for name in ("OPENBLAS_NUM_THREADS", "MLPSPEC_THREADS", "OMP_NUM_THREADS"):
+            env[name] = str(args.threads)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode:
-        raise SystemExit(f"{framework} child failed on {spec}:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"{system} child failed on {spec}:\n{done.stderr}")
+    return ChildResult(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def shapes(spec_path: Path, data_dir: str) -> tuple[list[int], int, int]:
-    from mlpspec.engine.training import Plan
+    """The workload's layer widths, batch size and steps per epoch."""
+    from mlpspec.run.builder import Builder
 
-    _, spec, splits = load(spec_path, data_dir, {})
+    registry, spec, splits = load(spec_path, data_dir, {})
     widths = [splits.features] + [layer.params.units for layer in spec.layers]
-    plan = Plan.of(spec.train, len(splits.x_train))
+    plan = Builder(spec, registry).plan(len(splits.x_train))
     return widths, plan.batch_size, plan.steps_per_epoch
 
 
-def side_by_side(args) -> list[dict]:
+def rounds(spec: Path, args, n: int, epochs: int, overrides: dict | None = None) -> list[dict]:
+    """``n`` rounds of every system, the order rotating each round; one dict of results a round."""
+    out = []
+    for round_ in range(n):
+        order = SYSTEMS[round_ % len(SYSTEMS) :] + SYSTEMS[: round_ % len(SYSTEMS)]
+        out.append({system: spawn(system, spec, args, epochs, overrides) for system in order})
+    return out
+
+
+@dataclass
+class Row:
+    """A workload's results over the rounds: medians of µs per step and of per-round ratios."""
+
+    workload: str
+    network: str
+    batch: int
+    step_us: dict[str, float]
+    ratio: dict[str, tuple[float, float, float]]
+    """system / PyTorch per round: median, min, max."""
+    over_textbook: dict[str, float]
+    """mlpspec (and mlpspec-numba) / textbook: median of the per-round ratios."""
+    numpy_gemm_us: float
+    torch_gemm_us: float
+    peak_mb: dict[str, float]
+    eval_s: dict[str, float]
+    load_s: float
+    load_avg: tuple[float, float]
+    """The machine's load average over the rounds, lowest and highest."""
+
+    @property
+    def bound_us(self) -> float:
+        return min(self.numpy_gemm_us, self.torch_gemm_us)
+
+    def of_bound(self, system: str) -> float:
+        """The GEMM bound as a share of the system's step."""
+        return self.bound_us / self.step_us[system]
+
+    def outside_gemm(self, system: str) -> float:
+        """The share of the system's step spent outside numpy's own multiplications."""
+        return max(0.0, 1 - self.numpy_gemm_us / self.step_us[system])
+
+
+def summarize(workload: str, widths: list[int], batch: int, results: list[dict]) -> Row:
+    def median(values) -> float:
+        return statistics.median(values)
+
+    def per_round(system: str) -> list[float]:
+        return [median(r[system].step_us) for r in results]
+
+    def ratios(system: str, to: str = "pytorch") -> list[float]:
+        return [a / b for a, b in zip(per_round(system), per_round(to), strict=True)]
+
+    numpy_gemm = [r[s].gemm_us for r in results for s in SYSTEMS if s != "pytorch"]
+    return Row(
+        workload=workload,
+        network="-".join(map(str, widths)),
+        batch=batch,
+        step_us={s: median(per_round(s)) for s in SYSTEMS},
+        ratio={s: (median(ratios(s)), min(ratios(s)), max(ratios(s))) for s in SYSTEMS},
+        over_textbook={s: median(ratios(s, "textbook")) for s in SYSTEMS if "mlpspec" in s},
+        numpy_gemm_us=median(numpy_gemm),
+        torch_gemm_us=median(r["pytorch"].gemm_us for r in results),
+        peak_mb={s: max(r[s].peak_mb for r in results) for s in SYSTEMS},
+        eval_s={s: median(r[s].eval_s for r in results) for s in SYSTEMS},
+        load_s=median(r[s].load_s for r in results for s in SYSTEMS),
+        load_avg=(
+            min(r[s].load_avg for r in results for s in SYSTEMS),
+            max(r[s].load_avg for r in results for s in SYSTEMS),
+        ),
+    )
+
+
+OURS = [s for s in SYSTEMS if s.startswith("mlpspec")]
+
+
+def header() -> str:
+    ours = " / ".join(OURS)
+    return (
+        "| workload | network, batch | PyTorch µs/step | textbook µs/step (× PyTorch) | "
+        + " | ".join(f"{s} µs/step (× PyTorch, min–max)" for s in OURS)
+        + f" | {ours} ÷ textbook | GEMM µs numpy / PyTorch | bound % of {ours} "
+        f"| outside GEMM {ours} | peak MB PyTorch / textbook / {ours} |"
+    )
+
+
+def format_row(row: Row) -> str:
+    us, ratio = row.step_us, row.ratio
+    ours = "".join(
+        f"| {us[s]:.0f} ({ratio[s][0]:.2f}×, {ratio[s][1]:.2f}–{ratio[s][2]:.2f}) " for s in OURS
+    )
+    return (
+        f"| {row.workload} | {row.network}, {row.batch} | {us['pytorch']:.0f} "
+        f"| {us['textbook']:.0f} ({ratio['textbook'][0]:.2f}×) {ours}"
+        f"| {' / '.join(f'{row.over_textbook[s]:.2f}' for s in OURS)} "
+        f"| {row.numpy_gemm_us:.0f} / {row.torch_gemm_us:.0f} "
+        f"| {' / '.join(f'{100 * row.of_bound(s):.0f} %' for s in OURS)} "
+        f"| {' / '.join(f'{100 * row.outside_gemm(s):.0f} %' for s in OURS)} "
+        f"| {' / '.join(f'{row.peak_mb[s]:.0f}' for s in SYSTEMS)} |"
+    )
+
+
+WALL_HEADER = (
+    "| workload | loading MNIST s | mlpspec epoch s | evaluation s PyTorch / textbook / mlpspec "
+    "| machine load average |"
+)
+
+
+def format_wall(row: Row, steps: int) -> str:
+    e = row.eval_s
+    return (
+        f"| {row.workload} | {row.load_s:.2f} | {row.step_us['mlpspec'] * steps / 1e6:.2f} "
+        f"| {e['pytorch']:.2f} / {e['textbook']:.2f} / {e['mlpspec']:.2f} "
+        f"| {row.load_avg[0]:.1f}–{row.load_avg[1]:.1f} |"
+    )
+
+
+def side_by_side(args) -> list[tuple[Row, int]]:
     rows = []
     for name in args.only:
         spec = WORKLOADS[name]
         widths, batch, steps = shapes(spec, args.data_dir)
-        times = {"mlpspec": [], "pytorch": []}
-        peaks = {"mlpspec": 0.0, "pytorch": 0.0}
-        for round_ in range(args.rounds):
-            order = ["mlpspec", "pytorch"] if round_ % 2 == 0 else ["pytorch", "mlpspec"]
-            for framework in order:
-                result = spawn(framework, spec, args, args.epochs)
-                times[framework] += result["times"]
-                peaks[framework] = max(peaks[framework], result["peak_mb"])
-        bound = gemm_bound(widths, batch, steps)
-        row = {
-            "workload": name,
-            "spec": spec.name,
-            "network": "-".join(map(str, widths)),
-            "batch": batch,
-            "steps": steps,
-            "bound": bound,
-        }
-        for framework in times:
-            row[framework] = {
-                "median": statistics.median(times[framework]),
-                "min": min(times[framework]),
-                "max": max(times[framework]),
-                "n": len(times[framework]),
-                "peak_mb": peaks[framework],
-            }
-        rows.append(row)
-        print_row(row, flush=True)
+        row = summarize(name, widths, batch, rounds(spec, args, args.rounds, args.epochs))
+        rows.append((row, steps))
+        print(format_row(row), flush=True)
     return rows
 
 
-HEADER = (
-    "| workload | network, batch | mlpspec s/epoch (min–max) | PyTorch s/epoch (min–max) "
-    "| ratio | GEMM bound s/epoch | mlpspec % of bound | peak MB mlpspec / PyTorch |"
-)
-
-
-def print_row(row: dict, flush: bool = False) -> None:
-    m, t = row["mlpspec"], row["pytorch"]
-    print(
-        f"| {row['workload']} | {row['network']}, {row['batch']} "
-        f"| {m['median']:.3f} ({m['min']:.3f}–{m['max']:.3f}) "
-        f"| {t['median']:.3f} ({t['min']:.3f}–{t['max']:.3f}) "
-        f"| {m['median'] / t['median']:.2f} | {row['bound']:.3f} "
-        f"| {100 * row['bound'] / m['median']:.0f} % | {m['peak_mb']:.0f} / {t['peak_mb']:.0f} |",
-        flush=flush,
-    )
-
-
-def scaling(args) -> list[dict]:
-    """Seconds per epoch of 784-H relu-10, batch B, as B and H grow, in both frameworks."""
+def scaling(args) -> list[Row]:
+    """784-H relu-10, batch B, as B and H grow, in every system (one round, one epoch)."""
     rows = []
     spec = WORKLOADS["W5"]
+    print(
+        "\n| batch | hidden | PyTorch µs/step | textbook µs/step | "
+        + " | ".join(f"{s} µs/step (× PyTorch, ÷ textbook)" for s in OURS)
+        + " | GEMM bound µs |"
+    )
+    print("|" + " --- |" * (5 + len(OURS)))
     for batch, width in [(b, 256) for b in (32, 64, 128, 256, 512, 1024)] + [
         (128, w) for w in (64, 128, 512, 1024, 2048)
     ]:
@@ -302,34 +504,57 @@ def scaling(args) -> list[dict]:
                 {"type": "dense", "units": 10},
             ],
         }
-        result = {f: spawn(f, spec, args, 1, overrides)["times"][0] for f in ("mlpspec", "pytorch")}
-        steps = -(-60000 // batch)
-        bound = gemm_bound([784, width, 10], batch, steps)
-        rows.append({"batch": batch, "width": width, **result, "bound": bound})
+        results = rounds(spec, args, 1, 1, overrides)
+        row = summarize(f"{batch}x{width}", [784, width, 10], batch, results)
+        rows.append(row)
+        us = row.step_us
+        ours = " | ".join(
+            f"{us[s]:.0f} ({row.ratio[s][0]:.2f}×, {row.over_textbook[s]:.2f})" for s in OURS
+        )
         print(
-            f"| {batch} | {width} | {result['mlpspec']:.3f} | {result['pytorch']:.3f} "
-            f"| {result['mlpspec'] / result['pytorch']:.2f} | {bound:.3f} "
-            f"| {100 * bound / result['mlpspec']:.0f} % |",
+            f"| {batch} | {width} | {us['pytorch']:.0f} | {us['textbook']:.0f} | {ours} "
+            f"| {row.bound_us:.0f} |",
             flush=True,
         )
     return rows
 
 
+def blas_kernel() -> str:
+    """numpy's BLAS and the kernel it runs (OPENBLAS_CORETYPE can change it)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(
+        f"{i['internal_api']} {i.get('version')} {i.get('architecture')} ×{i['num_threads']}"
+        for i in blas
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
-    parser.add_argument("--rounds", type=int, default=2, help="alternations of the two frameworks")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the three systems")
     parser.add_argument(
-        "--epochs", type=int, default=2, help="timed epochs per child, after a warm-up"
+        "--epochs", type=int, default=1, help="timed epochs per child, after a warm-up"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="threads for every system (default: the machine's cores); 1 is far steadier "
+        "on a machine shared with other work",
     )
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--no-scaling", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    parser.add_argument("--child", choices=["mlpspec", "pytorch"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        sys.path.insert(0, str(Path(__file__).parent))
         child(args)
         return
     try:
@@ -342,24 +567,31 @@ def main() -> None:
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {THREADS} cores, "
-        f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}"
+        f"Python {platform.python_version()}, numpy {np.__version__} ({blas_kernel()}), "
+        f"torch {torch.__version__}"
     )
-    print(f"{args.rounds} rounds x {args.epochs} timed epochs per framework, after a warm-up\n")
-    print(HEADER)
-    print("|" + " --- |" * 8)
+    print(
+        f"{args.rounds} rounds x {args.epochs} timed epochs per system, after a warm-up; "
+        f"{args.threads or THREADS} threads per system\n"
+    )
+    print(header())
+    print("|" + " --- |" * (9 + len(OURS)))
     rows = side_by_side(args)
-    scale_rows = []
-    if not args.no_scaling:
-        print(
-            "\n| batch | hidden | mlpspec s/epoch | PyTorch s/epoch | ratio | GEMM bound "
-            "| % of bound |"
-        )
-        print("|" + " --- |" * 7)
-        scale_rows = scaling(args)
+    print("\n" + WALL_HEADER)
+    print("|" + " --- |" * 5)
+    for row, steps in rows:
+        print(format_wall(row, steps))
+    scale_rows = [] if args.no_scaling else scaling(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "speed.json").write_text(
-        json.dumps({"workloads": rows, "scaling": scale_rows}, indent=2)
+        json.dumps(
+            {
+                "workloads": [asdict(row) for row, _ in rows],
+                "scaling": [asdict(row) for row in scale_rows],
+            },
+            indent=2,
+        )
     )
 
 

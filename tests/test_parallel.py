@@ -37,5 +37,5 @@ def test_every_element_is_updated_once(monkeypatch):
         def bump(part: np.ndarray) -> None:
             part += 1
 
-        parallel.elementwise(bump, counts)
+        parallel.elementwise(bump, [counts])
         assert counts.min() == counts.max() == 1

@@ -1,8 +1,11 @@
 """Built-in optimizers: plain SGD and SGD with momentum.
 
-Both update the parameters in place. Momentum keeps one velocity per parameter, in the form
-document 004 uses: v ← μ·v + lr·g; w ← w − v (the learning rate is folded into v, so a
-schedule changes the step at once rather than through the velocity).
+Both update the parameters in place, through :mod:`mlpspec.engine.kernels` (one fused pass
+for large parameters with the ``fast`` extra, numpy's passes otherwise; the same bits either
+way). Momentum keeps one
+velocity per parameter, in the form document 004 uses: v ← μ·v + lr·g; w ← w − v (the
+learning rate is folded into v, so a schedule changes the step at once rather than through
+the velocity).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pydantic import ConfigDict, Field
 from mlpspec.core.components import Array, Parameter
 from mlpspec.core.hookspec import hookimpl
 from mlpspec.core.registry import Params
+from mlpspec.engine import kernels
 from mlpspec.engine.parallel import elementwise
 
 LearningRate = Field(gt=0, allow_inf_nan=False)
@@ -31,12 +35,8 @@ class SGD:
         self.lr = params.lr
 
     def step(self, parameters: list[Parameter], lr: float) -> None:
-        def update(w: Array, g: Array) -> None:
-            g *= lr
-            w -= g
-
         for p in parameters:
-            elementwise(update, p.value, p.grad)
+            elementwise(kernels.sgd_for(p.value.size), (p.value, p.grad), lr)
 
     def state(self) -> dict[str, Array]:
         return {}
@@ -61,14 +61,9 @@ class SGDMomentum:
         if not self.velocities:
             self.velocities = [np.zeros_like(p.value) for p in parameters]
 
-        def update(w: Array, g: Array, v: Array) -> None:
-            v *= self.momentum
-            g *= lr
-            v += g
-            w -= v
-
         for p, v in zip(parameters, self.velocities, strict=True):
-            elementwise(update, p.value, p.grad, v)
+            update = kernels.momentum_for(p.value.size)
+            elementwise(update, (p.value, p.grad, v), self.momentum, lr)
 
     def state(self) -> dict[str, Array]:
         return {f"velocity.{i}": v for i, v in enumerate(self.velocities)}

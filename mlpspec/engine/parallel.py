@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -32,11 +32,14 @@ def use_threads(count: int) -> None:
     THREADS = max(count, 1)
 
 
-def elementwise(update: Callable[..., None], *arrays: np.ndarray) -> None:
-    """Call ``update(*slices)`` on matching slices of same-shaped, contiguous ``arrays``."""
+def elementwise(
+    update: Callable[..., None], arrays: Sequence[np.ndarray], *args: object
+) -> None:
+    """Call ``update(*slices, *args)`` on matching slices of same-shaped, contiguous
+    ``arrays``."""
     size = arrays[0].size
     if THREADS == 1 or size < MIN_SPLIT:
-        update(*arrays)
+        update(*arrays, *args)
         return
     global _pool
     if _pool is None:
@@ -44,7 +47,7 @@ def elementwise(update: Callable[..., None], *arrays: np.ndarray) -> None:
     flat = [array.reshape(-1) for array in arrays]
     bounds = [size * i // THREADS for i in range(THREADS + 1)]
     parts = [tuple(f[lo:hi] for f in flat) for lo, hi in itertools.pairwise(bounds)]
-    pending = [_pool.submit(update, *part) for part in parts[1:]]
-    update(*parts[0])
+    pending = [_pool.submit(update, *part, *args) for part in parts[1:]]
+    update(*parts[0], *args)
     for future in pending:
         future.result()
