@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from mlpspec.cli.progress import format_value, strict_json
-from mlpspec.core.errors import UsageError
+from mlpspec.core.errors import UsageError, format_location
 from mlpspec.core.registry import Registry
-from mlpspec.core.spec import format_location, load_spec, read_toml
+from mlpspec.core.spec import load_spec, read_toml
 from mlpspec.core.text import printable
 from mlpspec.run.record import RunRecord
 from mlpspec.run.rundir import COMPONENTS, SPEC, RunDirectory

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mlpspec.core.errors import Problem, SpecError
+from mlpspec.core.errors import Problem, SpecError, format_location, show_value
 
 EXTENDS = "extends"
 
@@ -51,14 +51,6 @@ def parse_path(dotted: str) -> KeyPath:
     return tuple(name if name else int(index) for name, index in _PART.findall(dotted.strip()))
 
 
-def format_path(path: KeyPath) -> str:
-    """``("layers", 0, "units")`` -> ``layers[0].units``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> KeyPath:
     """Set ``train.epochs`` or ``layers[0].units`` in nested TOML data; returns the parsed path.
 
@@ -69,7 +61,7 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> KeyPath:
     path = parse_path(dotted)
     node: Any = data
     for depth, part in enumerate(path):
-        where = format_path(path[:depth]) or "the spec"
+        where = format_location(path[:depth]) or "the spec"
         if isinstance(part, int):
             if not isinstance(node, list):
                 raise ValueError(f"{where} is not an array, so it has no entry [{part}]")
@@ -89,9 +81,8 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> KeyPath:
 def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
-    text = repr(value)
-    shown = text if len(text) <= 40 else text[:37] + "..."
-    return f"a string ({shown})" if isinstance(value, str) else f"a value ({shown})"
+    what = "a string" if isinstance(value, str) else "a value"
+    return f"{what} ({show_value(value)})"
 
 
 @dataclass

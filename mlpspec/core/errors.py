@@ -8,6 +8,8 @@ status the command line uses for it: 2 for input that is wrong (a spec, a plugin
 from __future__ import annotations
 
 import difflib
+import math
+import reprlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -102,3 +104,32 @@ class Interrupted(MlpspecError):
 def close_matches(word: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
     """Names close enough to ``word`` to be a likely typo, best first."""
     return difflib.get_close_matches(word, list(candidates), n=limit, cutoff=0.6)
+
+
+def format_location(loc: Sequence[str | int]) -> str:
+    """``('layers', 1, 'units')`` -> ``layers[1].units``: a place as specs and ``--set`` write
+    it."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+_SHORT = reprlib.Repr()
+"""A repr that stops early: a value nested a thousand deep, or a million items long, costs
+no more to show than a short one (and cannot exhaust the recursion limit)."""
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 40, 40
+
+
+def show_value(value: object) -> str:
+    """A value as a message quotes it: its repr, cut to about 40 characters."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = _SHORT.repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message``, or the type alone when the message is empty."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

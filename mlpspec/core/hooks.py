@@ -20,6 +20,7 @@ from typing import Any
 import pluggy
 
 from mlpspec.core import hookspec
+from mlpspec.core.errors import describe
 
 
 class UserInterrupt(KeyboardInterrupt):
@@ -89,12 +90,6 @@ class RunHooks:
         finally:
             for plugin in added:
                 self.manager.unregister(plugin)
-
-
-def describe(exc: BaseException) -> str:
-    """``Type: message``, or the type alone when the message is empty."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @contextmanager

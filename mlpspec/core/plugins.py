@@ -24,8 +24,8 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from mlpspec.core import hookspec
-from mlpspec.core.errors import PluginError
-from mlpspec.core.hooks import UserInterrupt, describe, user_interrupts
+from mlpspec.core.errors import PluginError, describe
+from mlpspec.core.hooks import UserInterrupt, user_interrupts
 from mlpspec.core.kinds import KIND_TABLE
 from mlpspec.core.registry import Component, PluginFailure, Provider, Registry, make_register
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
-import reprlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,7 +33,14 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from mlpspec.core.compose import Composed, compose, set_path
-from mlpspec.core.errors import Problem, SpecError, UnknownComponentError, close_matches
+from mlpspec.core.errors import (
+    Problem,
+    SpecError,
+    UnknownComponentError,
+    close_matches,
+    format_location,
+    show_value,
+)
 from mlpspec.core.files import FileProblem, read_limited
 from mlpspec.core.registry import ComponentConfig, Registry
 
@@ -483,14 +488,6 @@ def _fill_defaults(spec: Spec) -> Spec:
 # Error messages
 
 
-def format_location(loc: tuple[str | int, ...]) -> str:
-    """``('layers', 1, 'units')`` -> ``layers[1].units``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def problems(error: ValidationError) -> list[Problem]:
     """Every problem of a validation error, located and worded as a spec's are (also for
     the conformance kit's report of an invalid params example)."""
@@ -507,7 +504,7 @@ def _problem(error: Mapping[str, Any]) -> Problem:
     message = error["msg"]
     message = message.removeprefix("Value error, ")
     if kind not in {"component", "missing_type", "component_ref", "value_error", "unknown_key"}:
-        message = f"{message[0].lower()}{message[1:]} (got {_show(value)})"
+        message = f"{message[0].lower()}{message[1:]} (got {show_value(value)})"
     context = error.get("ctx") or {}
     unknown = (context["kind"], context["name"]) if kind == "component" and context else None
     return Problem(format_location(loc), message, unknown)
@@ -523,16 +520,3 @@ def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
         else:
             return []
     return list(getattr(model, "model_fields", {}))
-
-
-_SHORT = reprlib.Repr()
-"""A repr that stops early: a value nested a thousand deep, or a million items long, costs
-no more to show than a short one (and cannot exhaust the recursion limit)."""
-_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 40, 40
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    text = _SHORT.repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

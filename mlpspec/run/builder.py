@@ -28,6 +28,7 @@ from mlpspec.data.dataset import env_data_dirs
 from mlpspec.engine.model import Model
 from mlpspec.engine.training import LoopConfig, Plan
 from mlpspec.run.budget import check_memory
+from mlpspec.run.record import Culprit
 
 LAYER_STREAM, SAMPLING_STREAM, HOLDOUT_STREAM = 0, 1, 2
 """Purposes of random streams; HOLDOUT_STREAM picks the validation rows of arrays given in
@@ -47,9 +48,12 @@ class Placed:
     config: ComponentConfig
     provider: Provider
 
-    def describe(self) -> str:
+    def culprit(self) -> Culprit:
+        """As a failed run's record names it."""
         config = self.config
-        return f"{self.place} ({config.kind} {config.name!r} from {self.provider.describe()})"
+        return Culprit(
+            place=self.place, kind=config.kind, name=config.name, package=self.provider.describe()
+        )
 
 
 class Builder:

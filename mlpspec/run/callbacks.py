@@ -64,5 +64,4 @@ class RunHookEvents(Callback):
         failures = self.hooks.call(
             "mlpspec_run_evaluation", run=self.context, evaluation=evaluation
         )
-        known = self.context.record.warnings
-        self.context.record.warnings = known + [f for f in failures if f not in known]
+        self.context.record.warn(*failures)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlpspec.core.errors import DataError
+from mlpspec.core.errors import DataError, format_location
 from mlpspec.engine.training import Trainer, TrainerState
 from mlpspec.run.rundir import load_arrays, save_arrays
 
@@ -86,11 +86,9 @@ def read(path: Path) -> TrainerState:
         meta = _Meta.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "meta"
+        where = format_location(first["loc"]) or "meta"
         raise DataError(f"{path}: malformed checkpoint at {where}: {first['msg']}") from None
-    return TrainerState(arrays, meta.model_dump(exclude={"format", "fingerprint"}) | {
-        "fingerprint": meta.fingerprint
-    })
+    return TrainerState(arrays, meta.model_dump(exclude={"format"}))
 
 
 def restore(trainer: Trainer, folder: Path, fingerprint: str) -> Path:

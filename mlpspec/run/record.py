@@ -24,8 +24,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlpspec._version import __version__
-from mlpspec.core.errors import DataError
-from mlpspec.core.spec import Spec, format_location
+from mlpspec.core.errors import DataError, format_location
+from mlpspec.core.spec import Spec
 
 RECORD_VERSION = 2
 Status = Literal["running", "completed", "failed", "interrupted"]
@@ -122,6 +122,11 @@ class RunRecord(_Record):
     @property
     def stopped_early(self) -> bool:
         return self.stop_reason is not None
+
+    def warn(self, *messages: str) -> None:
+        """Note what went wrong without costing the run; a message already noted is kept once
+        (a hook failing at every evaluation)."""
+        self.warnings = self.warnings + [m for m in messages if m not in self.warnings]
 
     @property
     def test_accuracy(self) -> float | None:

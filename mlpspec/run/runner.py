@@ -25,8 +25,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from mlpspec.core.errors import Interrupted, MlpspecError, UsageError
-from mlpspec.core.hooks import describe
+from mlpspec.core.errors import Interrupted, MlpspecError, UsageError, describe
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import Spec
 from mlpspec.data import Dataset, Splits
@@ -253,7 +252,7 @@ class _Run:
                     folder.write_spec(self.spec.to_dict())
                     folder.write_json(COMPONENTS, provenance(self.spec, self.registry))
                 self._save_record()
-                self._warn(hooks.call("mlpspec_run_start", run=context))
+                self.record.warn(*hooks.call("mlpspec_run_start", run=context))
                 self._save_record()  # with what the start hooks noted (a tracker's run id)
                 history = trainer.fit()
                 self._test_and_save(history)
@@ -266,7 +265,7 @@ class _Run:
                     None if isinstance(error, MlpspecError) else error
                 )
             self._save_record()  # the run-end hooks find the folder whole, its record included
-            self._warn(hooks.call("mlpspec_run_end", run=context, record=self.record))
+            self.record.warn(*hooks.call("mlpspec_run_end", run=context, record=self.record))
             self._save_record()
         return RunResult(
             self.spec,
@@ -330,12 +329,12 @@ class _Run:
             try:
                 self.folder.write_weights(weights or trainer.last_good)
             except OSError as exc:
-                record.warnings.append(f"the weights could not be saved: {describe(exc)}")
+                record.warn(f"the weights could not be saved: {describe(exc)}")
         self._try_save_record()
         hooks = self.registry.hooks
         if record.status == "failed":
-            self._warn(hooks.call("mlpspec_run_failure", run=context, error=error, record=record))
-        self._warn(hooks.call("mlpspec_run_end", run=context, record=record))
+            record.warn(*hooks.call("mlpspec_run_failure", run=context, error=error, record=record))
+        record.warn(*hooks.call("mlpspec_run_end", run=context, record=record))
         self._try_save_record()
 
     def _try_save_record(self) -> None:
@@ -343,21 +342,12 @@ class _Run:
         try:
             self._save_record()
         except OSError as exc:
-            warning = f"the record could not be saved: {describe(exc)}"
-            if warning not in self.record.warnings:
-                self.record.warnings.append(warning)
+            self.record.warn(f"the record could not be saved: {describe(exc)}")
 
     def _culprit(self, error: BaseException) -> Culprit | None:
         place = error.source if isinstance(error, NumericalFault) else None
         placed = self.builder.culprit(error, place)
-        if placed is None:
-            return None
-        return Culprit(
-            place=placed.place,
-            kind=placed.config.kind,
-            name=placed.config.name,
-            package=placed.provider.describe(),
-        )
+        return None if placed is None else placed.culprit()
 
     def _reported(self, error: BaseException) -> BaseException:
         """The error the caller sees: one line naming what to do or whom to blame."""
@@ -375,7 +365,8 @@ class _Run:
         if isinstance(error, NumericalFault) and record.culprit is not None:
             nested = self.builder.nested(record.culprit.place)
             if nested:
-                message += f" (inside it: {', '.join(p.describe() for p in nested)})"
+                inside = ", ".join(p.culprit().describe() for p in nested)
+                message += f" (inside it: {inside})"
         if where is not None:
             message += f"; the run is saved as failed in {where}"
             evaluations = self.trainer.history.evaluations
@@ -390,8 +381,6 @@ class _Run:
         if self.folder is not None:
             self.folder.write_record(self.record)
 
-    def _warn(self, failures: list[str]) -> None:
-        self.record.warnings += [f for f in failures if f not in self.record.warnings]
 
 
 def _one_line(error: BaseException) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from mlpspec.core.errors import DataError, MlpspecError, Problem, SpecError
+from mlpspec.core.errors import DataError, MlpspecError, Problem, SpecError, format_location
 from mlpspec.core.plugins import load_registry
 from mlpspec.core.registry import ComponentConfig, Registry
 from mlpspec.core.spec import Spec, read_toml, validate_spec
@@ -88,8 +88,7 @@ def read_sources(folder: RunDirectory) -> list[ComponentSource]:
         return _SOURCES.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        place = where.lstrip(".") or "top"
+        place = format_location(first["loc"]) or "top"
         raise DataError(f"{path}: damaged at {place}: {first['msg']}") from None
 
 

@@ -26,8 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from mlpspec.core.errors import Interrupted, MlpspecError
-from mlpspec.core.hooks import describe
+from mlpspec.core.errors import Interrupted, MlpspecError, describe
 from mlpspec.core.plugins import load_registry
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import validate_spec

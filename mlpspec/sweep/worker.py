@@ -24,8 +24,7 @@ import sys
 import threading
 from types import FrameType
 
-from mlpspec.core.errors import MlpspecError
-from mlpspec.core.hooks import describe
+from mlpspec.core.errors import MlpspecError, describe
 from mlpspec.sweep.trial import TrialTask, run_trial
 
 
