@@ -9,6 +9,7 @@ a built-in's do, with the same located messages.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -152,7 +153,13 @@ def component_ref(kind: str) -> Any:
 
 def validate_ref(registry: Registry, kind: str, ref: str | Mapping[str, Any]) -> ComponentConfig:
     """Check a reference (``"tanh"`` or ``{"type": ..., **params}``) as a spec would."""
-    return TypeAdapter(component_ref(kind)).validate_python(ref, context={"registry": registry})
+    return _ref_adapter(kind).validate_python(ref, context={"registry": registry})
+
+
+@functools.cache
+def _ref_adapter(kind: str) -> TypeAdapter[ComponentConfig]:
+    """One adapter per kind: building one is slow, and the registry comes with each call."""
+    return TypeAdapter(component_ref(kind))
 
 
 def create(registry: Registry, kind: str, ref: str | Mapping[str, Any], *args: Any) -> Any:

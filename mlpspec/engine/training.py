@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlpspec.core.components import Array, Metric, Optimizer, Scheduler
+from mlpspec.core.components import Array, Metric, Optimizer, Parameter, Scheduler
 from mlpspec.core.errors import Interrupted, TrainingError
 from mlpspec.data import Splits
 from mlpspec.engine.model import Model, one_hot
@@ -455,7 +455,7 @@ class Trainer:
             raise ValueError("its random generators do not fit this model")
         self.model.check_state(state.section("last_good"))
         self.model.check_state(state.section("model"))
-        _check_slots(state.section("optimizer"), self.model)
+        check_optimizer_slots(state.section("optimizer"), self.model.parameters)
         checked = {}
         for name, generator in generators.items():
             twin = type(generator.bit_generator)()
@@ -494,10 +494,11 @@ def _optional_state(component: object) -> Mapping[str, Array]:
     return state() if callable(state) else {}
 
 
-def _check_slots(state: Mapping[str, Array], model: Model) -> None:
+def check_optimizer_slots(state: Mapping[str, Array], parameters: Sequence[Parameter]) -> None:
     """Optimizer state holds per-parameter arrays (of a parameter's shape and dtype) and
-    scalars: anything else is not this model's."""
-    shapes = {(p.value.shape, p.value.dtype) for p in model.parameters}
+    scalars, all finite: anything else is not these parameters'. The rule a resumed run
+    applies, and the conformance kit checks optimizers against."""
+    shapes = {(p.value.shape, p.value.dtype) for p in parameters}
     for name, array in state.items():
         if array.ndim and (array.shape, array.dtype) not in shapes:
             raise ValueError(

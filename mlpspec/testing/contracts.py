@@ -31,6 +31,7 @@ from mlpspec.core.components import Array, Parameter, Schedule
 from mlpspec.core.registry import Component, Registry
 from mlpspec.core.schema import component_schema
 from mlpspec.core.spec import problems, validate_ref
+from mlpspec.engine.training import check_optimizer_slots
 from mlpspec.testing.gradients import (
     build_layer,
     check_activation_gradients,
@@ -461,20 +462,16 @@ def _check_state_arrays(state: Any, parameters: list[Parameter]) -> None:
     """What a checkpoint can hold and a resumed run accepts: a dict of numpy arrays by name,
     each a scalar or of one parameter's shape and dtype, all finite."""
     _expect(isinstance(state, dict), f"state() returned {type(state).__name__}, expected a dict")
-    slots = {(p.value.shape, p.value.dtype) for p in parameters}
     for key, value in state.items():
         _expect(isinstance(key, str), f"state key {key!r} is not a string")
         _expect(isinstance(value, np.ndarray), f"state {key!r} is not a numpy array")
-        _expect(
-            value.ndim == 0 or (value.shape, value.dtype) in slots,
-            f"state {key!r} ({value.dtype}, shape {value.shape}) fits no parameter: state "
-            "arrays are scalars or have a parameter's shape and dtype (here float32), or a "
-            "resumed run refuses the checkpoint",
-        )
-        _expect(
-            not np.issubdtype(value.dtype, np.floating) or bool(np.all(np.isfinite(value))),
-            f"state {key!r} holds NaN or infinite values",
-        )
+    try:
+        check_optimizer_slots(state, parameters)
+    except ValueError as exc:
+        raise AssertionError(
+            f"{exc}: state arrays are scalars or have a parameter's shape and dtype (here "
+            "float32), or a resumed run refuses the checkpoint"
+        ) from None
 
 
 def check_optimizer_state(registry: Registry, component: Component, params: Table) -> None:

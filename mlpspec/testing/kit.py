@@ -133,11 +133,6 @@ class PackageComponents:
     failures: list[PluginFailure]
     disabled: list[str]
 
-    @property
-    def complete(self) -> bool:
-        """Every plugin of the package loaded: checking its components checks all of it."""
-        return not self.failures and not self.disabled
-
 
 def package_components(
     registry: Registry, package: str, sources: Iterable[PluginSource] | None = None
