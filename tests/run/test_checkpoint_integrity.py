@@ -147,9 +147,13 @@ def test_a_second_signal_aborts_but_the_run_is_recorded(tmp_path, first, second)
     time.sleep(0.01)
     os.kill(process.pid, second)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 128 + second, err
+    # exit status 128 + n, or (when the second signal lands after the outcome is saved and the
+    # handlers are back to the default) death by that signal, which a shell also shows as 128 + n
+    assert process.returncode in (128 + second, -second), err
     assert "Traceback" not in err
     record = json.loads((folder / "summary.json").read_text())
-    assert record["status"] == "interrupted" and record["signal"] == signal.Signals(second).name
+    # the signal that stopped training: the second, or the first when the second came late
+    assert record["status"] == "interrupted"
+    assert record["signal"] in {signal.Signals(first).name, signal.Signals(second).name}
     with np.load(folder / "model.npz", allow_pickle=False) as saved:
         assert all(np.all(np.isfinite(saved[k])) for k in saved.files)
