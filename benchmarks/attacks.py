@@ -36,10 +36,10 @@ from mlpspec.core.registry import Registry
 from mlpspec.core.spec import parse_toml, validate_spec
 from mlpspec.data import Dataset
 from mlpspec.data.idx import read_idx, write_idx
+from mlpspec.data.npz import read_npz
 from mlpspec.run import checkpoint as checkpoints
 from mlpspec.run.budget import check_memory
 from mlpspec.run.builder import load_data
-from mlpspec.run.rundir import load_arrays
 
 BASE_SPEC = """
 [model]
@@ -291,7 +291,7 @@ class Attacks:
                 checkpoints.find(resumable)[-1]
             ),
             dataset: self.data(f'{{ type = "npz", path = "{dataset}" }}'),
-            run / "predictions.npz": lambda: load_arrays(run / "predictions.npz"),
+            run / "predictions.npz": lambda: read_npz(run / "predictions.npz"),
         }
         trials, peak = [], 0
         for path, load in targets.items():

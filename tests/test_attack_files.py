@@ -22,7 +22,7 @@ import pytest
 from mlpspec import DataError, SpecError
 from mlpspec.cli.main import main
 from mlpspec.core.spec import load_spec, read_toml
-from mlpspec.run.rundir import load_arrays
+from mlpspec.data.npz import read_npz
 
 from .conftest import SPECS, SPIRALS_SPEC, write_spec
 
@@ -83,7 +83,7 @@ def test_a_model_file_bomb_is_refused_by_its_headers(image_run, tmp_path, capsys
 
 def test_an_array_that_would_inflate_a_hundredfold_is_refused_unread(tmp_path):
     path = bomb(tmp_path / "d.npz", {"x_train": ("<f8", (2**24, 2))}, zeros=2**27)
-    peak, message = peak_while(lambda: load_arrays(path))
+    peak, message = peak_while(lambda: read_npz(path))
     assert "x_train would inflate from" in message and "a decompression bomb?" in message
     assert peak < 16 * 2**20
 
@@ -92,7 +92,7 @@ def test_arrays_larger_than_the_memory_limit_are_refused_unread(tmp_path, monkey
     monkeypatch.setenv("MLPSPEC_MAX_MEMORY", "1M")
     np.savez(tmp_path / "big.npz", a=np.zeros(2**17), b=np.zeros(2**17))  # 2 MiB, stored
     with pytest.raises(DataError, match=r"big\.npz: its arrays would take .* more than the"):
-        load_arrays(tmp_path / "big.npz")
+        read_npz(tmp_path / "big.npz")
 
 
 def test_an_npz_dataset_reads_only_the_arrays_it_names(registry, tmp_path):

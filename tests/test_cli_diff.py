@@ -160,3 +160,19 @@ def test_validate_takes_overrides(tmp_path, capsys):
     assert "train.epochs: input should be greater than 0" in capsys.readouterr().err
     assert main(["validate", str(spec), "--set", "layers[7].units=3"]) == 2
     assert "layers[7].units: layers has 2 entries" in capsys.readouterr().err
+
+
+def test_text_from_a_tampered_run_folder_reaches_the_terminal_escaped(two_runs, tmp_path, capsys):
+    """A key in a run folder's spec.toml holding an escape or a newline is shown escaped in
+    its one table cell (attack class D12), not sent to the terminal."""
+    first, second = two_runs
+    tampered = shutil.copytree(second, tmp_path / "tampered")
+    spec = tampered / "spec.toml"
+    spec.write_text(
+        spec.read_text().replace('name = "tiny"', 'name = "tiny"\n"na\\u001b[2J\\nme" = 1', 1)
+    )
+    status, out, _ = diff(capsys, first, tampered)
+    assert status == 0
+    assert "\x1b" not in out and "\\x1b[2J" in out
+    (row,) = [line for line in out.splitlines() if "model.na" in line]
+    assert "\\n" in row

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ import numpy as np
 
 from mlpspec.cli import plots
 from mlpspec.cli.inputs import check_rows, read_inputs
-from mlpspec.cli.progress import format_value, strict_json
+from mlpspec.cli.progress import format_value, print_json, warn
 from mlpspec.cli.runs import SORT_KEYS, find_runs, sort_runs, table
 from mlpspec.cli.starter import starter_path, write_starter
-from mlpspec.core.errors import DataError, UsageError
+from mlpspec.core.errors import DataError, UsageError, describe
 from mlpspec.core.hookspec import hookimpl
 from mlpspec.core.registry import Registry
 from mlpspec.core.text import one_line
@@ -42,7 +41,7 @@ def plot_after_run(path: Path) -> list[Path]:
     try:
         return plots.plot_run(path)
     except Exception as exc:  # a picture must never cost a finished run
-        print(f"warning: the plots were not made: {type(exc).__name__}: {exc}", file=sys.stderr)
+        warn(f"the plots were not made: {describe(exc)}")
         return []
 
 
@@ -114,7 +113,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs = sort_runs(find_runs(root), args.sort, args.reverse)
     if args.json:
         for run in runs:
-            print(json.dumps(strict_json(run.to_dict())))
+            print_json(run.to_dict())
     elif runs:
         print(table(runs, root))
     else:
@@ -143,7 +142,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "run_reported": reported or None,
             "run_reported_accuracy": reported.get("accuracy"),
         }
-        print(json.dumps(strict_json(result)))
+        print_json(result)
         return 0
     shown = ", ".join(
         f"{args.split} {name} {format_value(name, v, aligned=False)}" for name, v in values.items()

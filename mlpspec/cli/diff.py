@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlpspec.cli.progress import format_value, strict_json
+from mlpspec.cli.progress import format_value, is_share, print_json
 from mlpspec.core.errors import UsageError, format_location
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import load_spec, read_toml
-from mlpspec.core.text import printable
+from mlpspec.core.text import columns, printable
 from mlpspec.run.record import RunRecord
 from mlpspec.run.rundir import COMPONENTS, SPEC, RunDirectory
 from mlpspec.run.saved import ComponentSource, provenance, read_sources
@@ -276,15 +276,7 @@ def render(comparison: Comparison) -> str:
 
 def _table(rows: list[tuple[str, ...]], numeric: frozenset[int] = frozenset()) -> list[str]:
     """Indented, aligned columns; ``numeric`` columns right-aligned."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  "
-        + "  ".join(
-            cell.rjust(width) if index in numeric else cell.ljust(width)
-            for index, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
+    return ["  " + line for line in columns(rows, numeric)]
 
 
 def _toml(value: Any) -> str:
@@ -294,11 +286,11 @@ def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return printable(json.dumps(value, ensure_ascii=False))
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{printable(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -306,8 +298,8 @@ def _supplied(source: ComponentSource | None) -> str:
     if source is None:
         return "(not used)"
     if source.distribution:
-        return printable(f"{source.distribution} {source.version or '?'}")
-    return printable(f"{source.plugin} (a module, no package)")
+        return f"{source.distribution} {source.version or '?'}"
+    return f"{source.plugin} (a module, no package)"
 
 
 def _metric(name: str, value: Any) -> str:
@@ -315,7 +307,7 @@ def _metric(name: str, value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return format_value(name, value, aligned=False)
-    return printable(str(value))
+    return str(value)
 
 
 def _delta(row: MetricRow) -> str:
@@ -325,7 +317,7 @@ def _delta(row: MetricRow) -> str:
     difference = row.b - row.a
     if isinstance(difference, int):
         return f"{difference:+d}"
-    if row.metric.endswith("accuracy") or row.metric in ("precision", "recall", "macro_f1"):
+    if is_share(row.metric):
         return f"{difference * 100:+.2f} pt"
     return f"{difference:+.4f}"
 
@@ -344,7 +336,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     comparison = compare(load_side(Path(args.a), registry_of), load_side(Path(args.b), registry_of))
     if args.json:
-        print(json.dumps(strict_json(comparison.to_dict()), ensure_ascii=False))
+        print_json(comparison.to_dict())
     else:
         print(render(comparison))
     return 1 if args.exit_code and comparison.differ else 0

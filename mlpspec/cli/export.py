@@ -5,11 +5,11 @@ with onnxruntime (or any ONNX runtime) without mlpspec. Needs the ``onnx`` extra
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlpspec.cli.progress import warn
 from mlpspec.core.registry import Registry
 from mlpspec.export import DEFAULT_OPSET, ONNX_FILE, TESTED_OPSETS, missing_extra
 from mlpspec.run.saved import load_run
@@ -25,7 +25,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     loaded = load_run(args.run, args.registry_of(args))
     exported = export_run(loaded, args.opset)
     for warning in exported.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        warn(warning)
     path = Path(args.output) if args.output else loaded.path / ONNX_FILE
     exported.save(path)
     graph = exported.model.graph

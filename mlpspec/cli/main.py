@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import PydanticUndefined
-
 from mlpspec._version import __version__
 from mlpspec.cli import check, diff, export, scaffold, sweep
 from mlpspec.cli.commands import PlotsAtRunEnd, add_commands, run_folder, writable_folder
@@ -30,8 +28,9 @@ from mlpspec.cli.progress import (
     ConsoleProgress,
     JsonProgress,
     paint,
-    strict_json,
+    print_json,
     use_colour,
+    warn,
 )
 from mlpspec.core.errors import (
     MlpspecError,
@@ -82,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
     """Warnings as one line on stderr, like errors (``warning: ...``), with no source line."""
-    print(f"warning: {printable(str(message))}", file=sys.stderr)
+    warn(str(message))
 
 
 def _error(message: str, args: argparse.Namespace) -> None:
@@ -97,11 +96,9 @@ def _registry(args: argparse.Namespace) -> Registry:
     blocked = [p.removeprefix("no:") for p in args.block if p.startswith("no:")]
     registry = load_registry(args.plugins, blocked)
     for failure in registry.failures:
-        print(
-            f"warning: plugin {failure.plugin!r} was not loaded: {failure.reason}", file=sys.stderr
-        )
+        warn(f"plugin {failure.plugin!r} was not loaded: {failure.reason}")
     for variable, name in registry.unknown_names:
-        print(f"warning: {variable} names {name!r}, which is no installed plugin", file=sys.stderr)
+        warn(f"{variable} names {name!r}, which is no installed plugin")
     return registry
 
 
@@ -157,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     plots = [] if plotter is None else plotter.written
     if args.json:
-        print(json.dumps(strict_json(_result_record(result, plots))), flush=True)
+        print_json(_result_record(result, plots))
         return 0
     lines = []
     if result.test_accuracy is not None:
@@ -167,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         lines.append(f"saved to {result.run_dir}" + (f" with {len(plots)} plots" if plots else ""))
     print(paint("; ".join(lines), BOLD, use_colour(sys.stdout) and not args.quiet))
     for warning in result.record.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        warn(warning)
     return 0
 
 
@@ -256,7 +253,7 @@ def _params(component: Component) -> list[str]:
         annotation = annotation.replace("typing.", "")
         if "ComponentConfig" in annotation:
             annotation = "component"
-        if field.default is PydanticUndefined and field.default_factory is None:
+        if field.is_required():
             lines.append(f"{name}: {annotation} (required)")
         else:
             lines.append(f"{name}: {annotation} = {field.default!r}")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mlpspec.cli.progress import is_share
 from mlpspec.core.errors import MlpspecError
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import create
@@ -126,11 +127,6 @@ def plot_curves(runs: Sequence[RunCurves], out_dir: Path, prefix: str = "") -> l
     ]
 
 
-def _is_share(metric: str) -> bool:
-    """Metrics drawn in percent: accuracies, precision, recall, F1."""
-    return metric.endswith("accuracy") or metric in ("precision", "recall", "macro_f1")
-
-
 def _colours(runs: Sequence[RunCurves]) -> list[str]:
     return [f"C{i % 10}" for i in range(len(runs))]
 
@@ -141,7 +137,7 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
     single = len(runs) == 1
     for run, colour in zip(runs, _colours(runs), strict=True):
         m = run.metrics
-        scale = 100 if _is_share(metric) else 1
+        scale = 100 if is_share(metric) else 1
         for split, style, split_colour in (
             ("train", TRAIN_STYLE, "C0"),
             ("val", VAL_STYLE, "C1"),
@@ -167,7 +163,7 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
                 linewidth=1.2,
                 label=f"lowest validation loss: epoch {run.best_epoch} (its weights were kept)",
             )
-    if _is_share(metric):
+    if is_share(metric):
         ax.set_ylabel(f"{metric} (%)")
         _zoom_percent(ax, runs, metric)
     else:

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from mlpspec.core.text import printable
 from mlpspec.engine.training import Callback, Evaluation, Trainer
 
 GREEN, YELLOW, BOLD, RESET = "\033[32m", "\033[33m", "\033[1m", "\033[0m"
@@ -26,10 +27,15 @@ def paint(text: str, colour: str, enabled: bool) -> str:
     return f"{colour}{text}{RESET}" if enabled else text
 
 
+def is_share(metric: str) -> bool:
+    """Metrics shown in percent: accuracies, precision, recall, F1."""
+    return metric.endswith("accuracy") or metric in ("precision", "recall", "macro_f1")
+
+
 def format_value(name: str, value: float, *, aligned: bool = True) -> str:
     """``91.20%`` for shares (accuracies, precision, recall, F1), ``0.3120`` for the rest;
     ``aligned`` pads shares to one width, for columns of lines."""
-    if name.endswith("accuracy") or name in ("precision", "recall", "macro_f1"):
+    if is_share(name):
         return f"{value:7.2%}" if aligned else f"{value:.2%}"
     return f"{value:.4f}"
 
@@ -137,7 +143,17 @@ class JsonProgress(Callback):
         self.emit({"event": "evaluation", **evaluation.to_dict(), "epochs": trainer.plan.epochs})
 
     def emit(self, record: dict[str, Any]) -> None:
-        print(json.dumps(strict_json(record)), file=self.out, flush=True)
+        print_json(record, self.out)
+
+
+def print_json(record: Any, out: TextIO | None = None) -> None:
+    """One line of strict JSON (:func:`strict_json`), flushed at once for a reading script."""
+    print(json.dumps(strict_json(record)), file=out or sys.stdout, flush=True)
+
+
+def warn(text: str) -> None:
+    """``warning: text`` on stderr, escaped (the text may quote a plugin's or a file's)."""
+    print(f"warning: {printable(text)}", file=sys.stderr)
 
 
 def strict_json(value: Any) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpspec.core.errors import MlpspecError
-from mlpspec.core.text import printable
+from mlpspec.core.text import columns
 from mlpspec.run.record import RunRecord
 from mlpspec.run.rundir import METRICS, MODEL, SPEC, SUMMARY, RunDirectory
 
@@ -108,32 +108,23 @@ COLUMNS = ("run", "name", "started", "dataset", "epochs", "best val", "test", "t
 
 def table(runs: Sequence[RunInfo], root: Path) -> str:
     """An aligned text table, one row per run; numbers right-aligned."""
-    rows = [COLUMNS, *(_row(run, root) for run in runs)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    numeric = {"epochs", "best val", "test", "time"}
-    lines = []
-    for row in rows:
-        cells = [
-            cell.rjust(width) if column in numeric else cell.ljust(width)
-            for cell, width, column in zip(row, widths, COLUMNS, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    numeric = {COLUMNS.index(name) for name in ("epochs", "best val", "test", "time")}
+    return "\n".join(columns([COLUMNS, *(_row(run, root) for run in runs)], numeric))
 
 
 def _row(run: RunInfo, root: Path) -> tuple[str, ...]:
     started, record = run.started, run.record
     folder = run.path.relative_to(root) if run.path.is_relative_to(root) else run.path
     return (
-        printable(str(folder) if str(folder) != "." else run.path.name),
-        printable(run.name),
+        str(folder) if str(folder) != "." else run.path.name,
+        run.name,
         started.astimezone().strftime("%Y-%m-%d %H:%M") if started else "-",
-        printable(record.dataset) if record and record.dataset else "-",
+        record.dataset if record and record.dataset else "-",
         _text(record and record.epochs_run, "{}"),
         _text(record and record.best_val_accuracy, "{:.2%}"),
         _text(record and record.test_accuracy, "{:.2%}"),
         _text(record and record.seconds, "{:.1f}s"),
-        printable(run.status),
+        run.status,
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from mlpspec._version import __version__
 from mlpspec.cli import scaffold_templates as templates
+from mlpspec.cli.progress import warn
 from mlpspec.core.errors import UsageError
 
 KINDS = tuple(templates.EXAMPLES)
@@ -226,9 +227,8 @@ def _warn_if_taken(names: Names) -> None:
     for source in discover():
         provider = source.provider
         if names.plugin == provider.plugin or names.dist == provider.distribution:
-            print(
-                f"warning: {provider.describe()} is installed already: the new package's "
-                f"plugin {names.plugin!r} would clash with it; pick another name",
-                file=sys.stderr,
+            warn(
+                f"{provider.describe()} is installed already: the new package's "
+                f"plugin {names.plugin!r} would clash with it; pick another name"
             )
             return

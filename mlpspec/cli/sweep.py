@@ -9,7 +9,6 @@ stopped it (resume it with ``--resume``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,10 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mlpspec.cli.progress import BOLD, format_value, paint, strict_json, use_colour
+from mlpspec.cli.progress import BOLD, format_value, paint, print_json, use_colour, warn
 from mlpspec.core.errors import UsageError
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import load_spec
+from mlpspec.core.text import columns
 from mlpspec.sweep.executor import Executor
 from mlpspec.sweep.file import SweepFile, check_sweep, is_sweep_file, load_sweep
 from mlpspec.sweep.journal import optuna_module
@@ -122,11 +122,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         folder, registry, executor, options, on_trial, started=args.resume is None
     )
     if args.json:
-        print(json.dumps(strict_json(_result_record(result))), flush=True)
+        print_json(_result_record(result))
     else:
         _print_result(result)
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        warn(warning)
     if result.signal is not None:
         print(
             f"the sweep stopped; continue it with: mlpspec sweep --resume {result.folder}",
@@ -213,8 +213,7 @@ class _TrialLine:
 
 
 def _print_json(record: TrialRecord) -> None:
-    print(json.dumps(strict_json({"event": "trial", **record.model_dump(mode="json")})),
-          flush=True)
+    print_json({"event": "trial", **record.model_dump(mode="json")})
 
 
 def _result_record(result: SweepResult) -> dict[str, Any]:
@@ -271,9 +270,4 @@ def table(records: Sequence[TrialRecord], metric: str, sweep: SweepFile) -> str:
             "" if record.seconds is None else f"{record.seconds:.1f}",
             *(show(record.params[p]) if p in record.params else "" for p in paths),
         ])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.rjust(width) if i != 1 else cell.ljust(width)
-                  for i, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
-        for row in rows
-    )
+    return "\n".join(columns(rows, right=set(range(len(header))) - {1}))

@@ -74,12 +74,6 @@ def first_file(candidates: Iterable[Path]) -> Path | None:
     return None
 
 
-def file_size(path: str | Path) -> int:
-    """The size of the regular file at ``path``, checked as :func:`open_regular` checks it."""
-    with open_regular(path) as handle:
-        return os.fstat(handle.fileno()).st_size
-
-
 def read_limited(path: str | Path, limit: int, what: str = "file") -> bytes:
     """The bytes of the regular file at ``path``: a :class:`FileProblem` if it holds more than
     ``limit`` bytes (it is never read past ``limit + 1``).

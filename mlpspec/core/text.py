@@ -9,6 +9,7 @@ than it is. Such characters (escape included) are shown as Python escapes instea
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 
 _CONTROL = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f"  # C0 and C1 controls but tab and newline: ESC, CR, CSI...
@@ -25,6 +26,21 @@ def printable(text: str) -> str:
 def one_line(text: str) -> str:
     """:func:`printable`, and newlines and tabs escaped too: for a table cell or a name."""
     return printable(text).replace("\t", "\\t").replace("\n", "\\n")
+
+
+def columns(rows: Sequence[Sequence[str]], right: Collection[int] = ()) -> list[str]:
+    """Rows of cells as aligned lines, the columns numbered in ``right`` right-aligned; every
+    cell passes through :func:`one_line`, so that no text from a file, a spec or a plugin
+    reaches the terminal raw or breaks a row."""
+    cells = [[one_line(str(cell)) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))] if cells else []
+    return [
+        "  ".join(
+            cell.rjust(width) if index in right else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in cells
+    ]
 
 
 def file_name_part(text: str, max_bytes: int = 200) -> str:

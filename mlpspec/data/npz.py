@@ -23,6 +23,7 @@ Every refusal is a :class:`~mlpspec.core.errors.DataError` naming the file.
 from __future__ import annotations
 
 import math
+import os
 import zipfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import IO, Protocol
 import numpy as np
 
 from mlpspec.core.errors import DataError
-from mlpspec.core.files import FileProblem, file_size, open_regular
+from mlpspec.core.files import FileProblem, open_regular
 from mlpspec.core.limits import LIMIT_VARIABLE, gigabytes, memory_limit
 
 _SUFFIX = ".npy"
@@ -71,11 +72,10 @@ def read_npz(
     what: str = "array file",
     names: Collection[str] | None = None,
     expected: Mapping[str, Shaped] | None = None,
-    limit: int | None = None,
 ) -> dict[str, np.ndarray]:
     """The arrays of the ``.npz`` file at ``path`` (only ``names``, if given), once their
     headers passed the checks of this module; ``what`` names the file in errors (``model
-    file``, ``checkpoint``), ``limit`` overrides the memory limit."""
+    file``, ``checkpoint``)."""
     try:
         handle = open_regular(path)
     except FileProblem as exc:
@@ -89,7 +89,7 @@ def read_npz(
             members = _members(archive, path, what)
             wanted = {k: v for k, v in members.items() if names is None or k in names}
             declared = _headers(archive, wanted, path, what)
-            _check(declared, expected, path, what, memory_limit() if limit is None else limit)
+            _check(declared, expected, path, what, memory_limit())
             arrays = {}
             for key, info in wanted.items():
                 try:
@@ -190,11 +190,11 @@ def read_npy(path: Path) -> np.ndarray:
     """The array of the ``.npy`` file at ``path``, once its header was found to promise no
     more data than the file holds and no Python objects."""
     try:
-        size = file_size(path)
         handle = open_regular(path)
     except FileProblem as exc:
         raise DataError(f"{path}: {exc}") from None
     with handle:
+        size = os.fstat(handle.fileno()).st_size
         try:
             shape, dtype = read_header(handle)
         except ValueError as exc:

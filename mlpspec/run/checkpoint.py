@@ -25,8 +25,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlpspec.core.errors import DataError, format_location
+from mlpspec.data.npz import read_npz
 from mlpspec.engine.training import Trainer, TrainerState
-from mlpspec.run.rundir import load_arrays, save_arrays
+from mlpspec.run.rundir import save_arrays
 
 FORMAT = 2
 FOLDER = "checkpoints"
@@ -75,7 +76,7 @@ def find(folder: Path) -> list[Path]:
 def read(path: Path) -> TrainerState:
     """A checkpoint file as a :class:`TrainerState`; a damaged or malformed one is a
     :class:`DataError` naming it and saying what is wrong."""
-    arrays = load_arrays(path, "checkpoint")
+    arrays = read_npz(path, what="checkpoint")
     try:
         raw = json.loads(bytes(arrays.pop("meta")).decode())
     except Exception as exc:  # a missing meta, bytes that are not JSON: all one damage

@@ -12,7 +12,6 @@ is a :class:`~mlpspec.core.errors.DataError` naming the file and the field, neve
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -264,22 +263,6 @@ def _is_flat_metric(key: str) -> bool:
         "best_val_accuracy",
         "stopped_early",
     )
-
-
-def load_record(path: Path) -> RunRecord:
-    """Read ``summary.json`` at ``path``; every damage is a :class:`DataError` naming it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file; is {path.parent} a run folder?") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not readable ({exc})") from None
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise DataError(f"{path}: not valid JSON ({reason})") from None
-    return RunRecord.from_json(data, path)
 
 
 @dataclass

@@ -30,10 +30,11 @@ import numpy as np
 import tomli_w
 
 from mlpspec.core.errors import DataError
+from mlpspec.core.files import FileProblem, read_limited
 from mlpspec.core.text import file_name_part
 from mlpspec.data.npz import read_npz
 from mlpspec.engine.training import Evaluation
-from mlpspec.run.record import RunRecord, load_record
+from mlpspec.run.record import RunRecord
 
 SPEC, METRICS, MODEL, COMPONENTS, SUMMARY, PREDICTIONS = (
     "spec.toml",
@@ -117,34 +118,23 @@ class RunDirectory:
         save_arrays(self.path / name, arrays)
 
     def read_json(self, name: str) -> Any:
-        path = self.path / name
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such file; is {self.path} a run folder?") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise DataError(f"{path}: not valid JSON ({exc!r:.80})") from None
+        return _parse_json(read_run_file(self.path / name), self.path / name)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The evaluations written so far; a torn last line (a crash mid-append) is left out."""
         path = self.path / METRICS
-        try:
-            lines = path.read_bytes().split(b"\n")
-        except FileNotFoundError:
+        if not path.exists():
             return []
-        records = []
-        for number, line in enumerate(lines[:-1], start=1):  # lines[-1] is unterminated
-            try:
-                records.append(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-                raise DataError(f"{path}, line {number}: not valid JSON ({exc!r:.80})") from None
-        return records
+        lines = read_run_file(path).split(b"\n")
+        # lines[-1] is unterminated
+        return [_parse_json(line, f"{path}, line {n}") for n, line in enumerate(lines[:-1], 1)]
 
     def write_record(self, record: RunRecord) -> None:
         atomic_write(self.path / SUMMARY, record.to_json().encode())
 
     def read_record(self) -> RunRecord:
         return load_record(self.path / SUMMARY)
+
 
     def read_evaluations(self) -> list[Evaluation]:
         """``metrics.jsonl`` as evaluations; a line that is not one is an error naming it."""
@@ -160,10 +150,41 @@ class RunDirectory:
 
     def read_weights(self, expected: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
         """``model.npz``, checked against ``expected`` (a model's state) before decompressing."""
-        return load_arrays(self.path / MODEL, "model file", expected)
+        return read_npz(self.path / MODEL, what="model file", expected=expected)
 
     def read_arrays(self, name: str) -> dict[str, np.ndarray]:
-        return load_arrays(self.path / name)
+        return read_npz(self.path / name)
+
+
+RUN_FILE_LIMIT = 256 * 2**20
+"""The most a run folder's text file (record, components, metrics) may hold: far above what
+a run writes (a line per evaluation), far below what would exhaust memory."""
+
+
+def read_run_file(path: Path) -> bytes:
+    """A run folder's file, read as :mod:`mlpspec.core.files` reads anything a user may point
+    at: a regular file of bounded size (a FIFO or ``/dev/zero`` in its place is refused at
+    once); any problem is a :class:`DataError` naming it."""
+    try:
+        return read_limited(path, RUN_FILE_LIMIT, "run folder's file")
+    except FileProblem as exc:
+        hint = f"; is {path.parent} a run folder?" if str(exc) == "no such file" else ""
+        raise DataError(f"{path}: {exc}{hint}") from None
+
+
+def _parse_json(raw: bytes, where: object) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise DataError(f"{where}: not valid JSON (nested too deeply)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{where}: not valid JSON ({exc!r:.80})") from None
+
+
+def load_record(path: Path) -> RunRecord:
+    """Read the record (``summary.json``) at ``path``; every damage is a :class:`DataError`
+    naming it."""
+    return RunRecord.from_json(_parse_json(read_run_file(path), path), path)
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -171,13 +192,3 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     atomic_write(path, buffer.getvalue())
-
-
-def load_arrays(
-    path: Path, what: str = "array file", expected: Mapping[str, Any] | None = None
-) -> dict[str, np.ndarray]:
-    """The arrays of an .npz file, never unpickled; a damaged one is a :class:`DataError`
-    naming it (as a ``what``). Names, shapes and dtypes are checked against ``expected``
-    (arrays, or anything with ``shape`` and ``dtype``), when given, and the total size against
-    the memory limit, before anything is decompressed (see :mod:`mlpspec.data.npz`)."""
-    return read_npz(path, what=what, expected=expected)

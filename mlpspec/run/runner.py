@@ -37,8 +37,15 @@ from mlpspec.run.builder import SAMPLING_STREAM, Builder, load_data, rng_for, sp
 from mlpspec.run.callbacks import Checkpoints, MetricsFile, RunHookEvents, StopOnSignal
 from mlpspec.run.interrupt import Aborted, stop_on_signals
 from mlpspec.run.predictions import prediction_arrays
-from mlpspec.run.record import Culprit, Examples, RunContext, RunFacts, RunRecord, load_record
-from mlpspec.run.rundir import COMPONENTS, PREDICTIONS, SUMMARY, RunDirectory, new_run_dir
+from mlpspec.run.record import Culprit, Examples, RunContext, RunFacts, RunRecord
+from mlpspec.run.rundir import (
+    COMPONENTS,
+    PREDICTIONS,
+    SUMMARY,
+    RunDirectory,
+    load_record,
+    new_run_dir,
+)
 from mlpspec.run.saved import provenance, read_run_spec
 
 LOCK = ".lock"

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlpspec.core.errors import DataError
-from mlpspec.run.rundir import atomic_write
+from mlpspec.core.files import FileProblem, read_limited
+from mlpspec.run.rundir import RUN_FILE_LIMIT, atomic_write
 from mlpspec.sweep.trial import TrialOutcome
 
 TRIALS_FILE = "trials.jsonl"
@@ -110,9 +111,10 @@ class SweepRecord(BaseModel):
     def load(cls, folder: Path) -> SweepRecord:
         path = folder / SWEEP_RECORD
         try:
-            return cls.model_validate_json(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such file; is {folder} a sweep folder?") from None
+            return cls.model_validate_json(read_limited(path, RUN_FILE_LIMIT, "sweep record"))
+        except FileProblem as exc:
+            hint = f"; is {folder} a sweep folder?" if str(exc) == "no such file" else ""
+            raise DataError(f"{path}: {exc}{hint}") from None
         except (ValidationError, UnicodeDecodeError) as exc:
             raise DataError(f"{path}: damaged sweep record ({exc!r:.80})") from None
 

@@ -12,7 +12,8 @@ import pytest
 from mlpspec import DataError, load_run
 from mlpspec.cli import plots
 from mlpspec.cli.main import main
-from mlpspec.run.record import RECORD_VERSION, RunRecord, load_record
+from mlpspec.run.record import RECORD_VERSION, RunRecord
+from mlpspec.run.rundir import load_record
 
 
 def as_version_1(folder: Path) -> dict:
@@ -131,3 +132,23 @@ def test_the_record_round_trips_through_json(image_run):
     record = load_record(image_run / "summary.json")
     again = RunRecord.from_json(json.loads(record.to_json()), "copy")
     assert again == record
+
+
+@pytest.mark.parametrize("name", ["summary.json", "components.json", "metrics.jsonl"])
+def test_a_fifo_in_a_run_folder_is_refused_at_once_not_waited_on(image_run, tmp_path, name):
+    """A run folder's files are read as any file a user points at: a FIFO (or a device) in
+    place of one is an error naming it, not a command that hangs (attack class D16)."""
+    import os
+
+    from mlpspec.run.rundir import RunDirectory
+
+    folder = shutil.copytree(image_run, tmp_path / "run")
+    (folder / name).unlink()
+    os.mkfifo(folder / name)
+    reads = {
+        "summary.json": lambda f: f.read_record(),
+        "components.json": lambda f: f.read_json(name),
+        "metrics.jsonl": lambda f: f.read_metrics(),
+    }
+    with pytest.raises(DataError, match=r"a FIFO \(named pipe\), not a file"):
+        reads[name](RunDirectory(folder))
