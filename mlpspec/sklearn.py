@@ -47,7 +47,6 @@ cast to integers, the trainer one-hot encodes them, metrics receive class labels
 
 from __future__ import annotations
 
-import copy
 import functools
 import signal
 from collections.abc import Mapping
@@ -59,10 +58,19 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from mlpspec.core.compose import Composed
 from mlpspec.core.errors import Interrupted, Problem, SpecError
 from mlpspec.core.plugins import load_registry
 from mlpspec.core.registry import Registry
-from mlpspec.core.spec import Spec, apply_overrides, parse_toml, read_toml, validate_spec
+from mlpspec.core.spec import (
+    Spec,
+    compose_in_memory,
+    override,
+    parse_toml,
+    read_composed,
+    validate_composed,
+    validate_spec,
+)
 from mlpspec.data import Dataset, preprocess_rows
 from mlpspec.data.prepare import held_out
 from mlpspec.run.builder import HOLDOUT_STREAM, build_model, rng_for
@@ -149,9 +157,7 @@ class SpecClassifier(ClassifierMixin, BaseEstimator):
         """Each class's probability for each row of ``X`` (columns in ``classes_`` order)."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        return self.model_.predict_proba(
-            preprocess_rows(X, self.preprocessing_, self.model_.dtype)
-        )
+        return self.model_.predict_proba(preprocess_rows(X, self.preprocessing_, self.model_.dtype))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable label for each row of ``X``."""
@@ -186,28 +192,27 @@ def resolve_spec(
     *,
     outputs: int,
 ) -> Spec:
-    """The spec to train: read, overridden, its last layer ``outputs`` wide, validated."""
-    data, source = _spec_data(spec)
+    """The spec to train, read as ``mlpspec run`` reads one (``extends`` resolved, ``overrides``
+    applied as ``--set`` applies them), its last layer ``outputs`` wide, validated."""
     if overrides is not None and not isinstance(overrides, Mapping):
         raise TypeError(
             f"overrides must be a dict of dotted paths to values, not {type(overrides).__name__}"
         )
-    apply_overrides(data, overrides or {}, source)
-    _size_last_layer(data, outputs, registry, source)
-    return validate_spec(data, registry, source)
+    composed = _composed(spec)
+    override(composed, overrides or {})
+    _size_last_layer(composed.data, outputs, registry, composed.source)
+    return validate_composed(composed, registry)
 
 
-def _spec_data(spec: SpecLike) -> tuple[dict[str, Any], str]:
-    """Parsed TOML data (a copy: the estimator's parameter is never changed) and where it came
-    from, for messages."""
+def _composed(spec: SpecLike) -> Composed:
+    """The spec's data with what it ``extends``; a spec given as TOML text or a dict names its
+    bases relative to the working directory. The estimator's parameter is never changed."""
     if isinstance(spec, Mapping):
-        return copy.deepcopy(dict(spec)), "<spec dict>"
-    if isinstance(spec, Path):
-        return read_toml(spec), str(spec)
-    if isinstance(spec, str):
-        if "\n" in spec or "=" in spec:
-            return parse_toml(spec, "<spec text>"), "<spec text>"
-        return read_toml(spec), spec
+        return compose_in_memory(dict(spec), "<spec dict>", Path.cwd())
+    if isinstance(spec, str) and ("\n" in spec or "=" in spec):
+        return compose_in_memory(parse_toml(spec, "<spec text>"), "<spec text>", Path.cwd())
+    if isinstance(spec, str | Path):
+        return read_composed(spec)
     raise TypeError(f"spec must be a path, TOML text or a dict, not {type(spec).__name__}")
 
 

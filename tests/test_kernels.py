@@ -65,9 +65,34 @@ def test_kernels_take_python_scalars_at_the_arrays_precision(compiled):
     assert w.tobytes() == numpy_arrays[0].tobytes()
 
 
-def test_small_parameters_never_load_the_compiler():
+def test_small_parameters_never_load_the_compiler(compiled):
     """numba's fixed cost (import, loading the kernels) does not pay for small networks."""
     assert kernels.momentum_for(kernels.WORTH_COMPILING - 1) is kernels.numpy_momentum
     assert kernels.sgd_for(kernels.WORTH_COMPILING - 1) is kernels.numpy_sgd
     assert kernels.momentum_for(kernels.WORTH_COMPILING) is kernels.momentum
     assert kernels.sgd_for(kernels.WORTH_COMPILING) is kernels.sgd
+
+
+def test_the_kernels_are_chosen_on_the_calling_thread_not_in_the_pool(monkeypatch):
+    """Loading numba from several pool threads at once would race (and load it twice): the
+    update is picked, and numba loaded, before the work is split."""
+    import threading
+
+    from mlpspec.engine import parallel
+
+    loads = []
+    real = kernels.compiled
+    real.cache_clear()
+
+    def recorded():
+        if real.cache_info().currsize == 0:
+            loads.append(threading.current_thread())
+        return real()
+
+    monkeypatch.setattr(kernels, "compiled", recorded)
+    monkeypatch.setattr(parallel, "THREADS", 2)
+    size = max(kernels.WORTH_COMPILING, parallel.MIN_SPLIT)
+    w, g, v = (np.ones(size, np.float32) for _ in range(3))
+    parallel.elementwise(kernels.momentum_for(size), (w, g, v), 0.9, 0.1)
+    parallel.elementwise(kernels.sgd_for(size), (w, g), 0.1)
+    assert loads == [threading.current_thread()]

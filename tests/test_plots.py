@@ -11,6 +11,7 @@ import pytest
 from mlpspec.cli import plots
 from mlpspec.cli.main import main
 from mlpspec.core.errors import UnknownComponentError
+from mlpspec.run import figures
 
 from .conftest import SPIRALS_SPEC, make_run, png_size
 
@@ -101,7 +102,7 @@ def test_a_plotting_failure_only_warns(tmp_path, monkeypatch, capsys):
 
 
 def test_without_matplotlib_runs_still_finish(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(plots, "available", lambda: False)
+    monkeypatch.setattr(figures, "available", lambda: False)
     run = make_run(tmp_path, SPIRALS_SPEC)
     assert not list(run.glob("*.png"))
     assert "warning" not in capsys.readouterr().err
@@ -118,7 +119,7 @@ def test_without_matplotlib_the_plot_command_says_what_to_install(monkeypatch, t
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    assert not plots.available()
+    assert not figures.available()
     assert main(["plot", "--activations", "relu", "--out", str(tmp_path)]) == 1
     assert "pip install 'mlpspec[plot]'" in capsys.readouterr().err
 

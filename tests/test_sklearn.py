@@ -148,6 +148,28 @@ def test_a_spec_is_a_path_toml_text_or_a_dict_and_overrides_apply(tmp_path):
         assert np.array_equal(classifier.predict_proba(x), fitted[0].predict_proba(x))
 
 
+def test_a_spec_that_extends_a_base_is_composed_as_mlpspec_run_composes_it(
+    tmp_path, registry, monkeypatch
+):
+    """The estimator reads a spec as ``mlpspec run`` does: ``extends`` is resolved (relative
+    to the spec file, or to the working directory for TOML text and dicts), and an error in a
+    base names the base."""
+    write_spec(tmp_path, SPEC, "base.toml")
+    text = 'extends = "base.toml"\n[optimizer]\nlr = 0.05\n'
+    child = write_spec(tmp_path, text, "child.toml")
+    monkeypatch.chdir(tmp_path)
+    for spec in (child, text, parse_toml(text)):
+        resolved = resolve_spec(spec, {"layers[0].units": 5}, registry, outputs=3)
+        assert resolved.optimizer.params.lr == 0.05
+        assert resolved.layers[0].params.units == 5 and resolved.layers[1].params.units == 3
+    write_spec(tmp_path, SPEC.replace("lr = 0.1", "lr = -0.1"), "base.toml")
+    write_spec(tmp_path, 'extends = "base.toml"\n', "child.toml")
+    with pytest.raises(SpecError) as caught:
+        resolve_spec(child, None, registry, outputs=3)
+    (problem,) = caught.value.problems
+    assert problem.location == "optimizer.lr" and problem.origin == str(tmp_path / "base.toml")
+
+
 def test_fit_changes_neither_the_spec_dict_nor_the_overrides():
     spec, overrides = parse_toml(SPEC), {"optimizer.lr": 0.05}
     before = (pickle.dumps(spec), pickle.dumps(overrides))

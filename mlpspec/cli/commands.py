@@ -25,6 +25,7 @@ from mlpspec.core.errors import DataError, UsageError, describe
 from mlpspec.core.hookspec import hookimpl
 from mlpspec.core.registry import Registry
 from mlpspec.core.text import one_line
+from mlpspec.run import figures
 from mlpspec.run.builder import Builder
 from mlpspec.run.record import RunContext, RunRecord
 from mlpspec.run.rundir import MODEL
@@ -36,7 +37,7 @@ SPLITS = ("test", "validation", "train")
 def plot_after_run(path: Path) -> list[Path]:
     """The plots at the end of ``mlpspec run``: made only if matplotlib is installed, and a
     failure is a warning, since the run folder is complete already."""
-    if not plots.available():
+    if not figures.available():
         return []
     try:
         return plots.plot_run(path)

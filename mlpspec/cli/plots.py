@@ -9,7 +9,6 @@ Every file is written atomically.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,13 @@ from mlpspec.cli.progress import is_share
 from mlpspec.core.errors import MlpspecError
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import create
+from mlpspec.run import figures
 from mlpspec.run.record import RunRecord
-from mlpspec.run.rundir import PREDICTIONS, RunDirectory, atomic_write
+from mlpspec.run.rundir import PREDICTIONS, RunDirectory
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
-DPI = 100
 GRID_COLUMNS = 8
 GRID_SHOWN = 40
 """The grid of misclassified images: this many (of the run's saved ones), this many across."""
@@ -36,30 +34,6 @@ GRID_SHOWN = 40
 TRAIN_STYLE, VAL_STYLE = "-", "--"
 
 
-def available() -> bool:
-    """Whether matplotlib (the ``plot`` extra) is installed."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _figure(width: float, height: float) -> Figure:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise MlpspecError(
-            "plots need matplotlib, which is not installed: pip install 'mlpspec[plot]'"
-        ) from None
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    atomic_write(path, buffer.getvalue())
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,7 +106,7 @@ def _colours(runs: Sequence[RunCurves]) -> list[str]:
 
 
 def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
-    figure = _figure(7.5, 4.5)
+    figure = figures.figure(7.5, 4.5)
     ax = figure.add_subplot()
     single = len(runs) == 1
     for run, colour in zip(runs, _colours(runs), strict=True):
@@ -182,7 +156,7 @@ def _metric_plot(runs: Sequence[RunCurves], metric: str, path: Path) -> Path:
     title = f"{what} per evaluation: {runs[0].label}" if single else f"{what} per evaluation"
     ax.set_title(title)
     ax.legend(fontsize=8 if single else 7)
-    return _save(figure, path)
+    return figures.save(figure, path)
 
 
 def _round_label(value: float, _position: int) -> str:
@@ -225,7 +199,7 @@ def _epoch_axis(ax: Axes, runs: Sequence[RunCurves]) -> None:
 def _lr_plot(runs: Sequence[RunCurves], path: Path) -> Path:
     """The learning rate of every epoch trained, as each run's record holds it (the rates
     logged at evaluations, for runs made before the record kept every epoch's)."""
-    figure = _figure(7.5, 3.8)
+    figure = figures.figure(7.5, 3.8)
     ax = figure.add_subplot()
     single = len(runs) == 1
     for run, colour in zip(runs, _colours(runs), strict=True):
@@ -244,7 +218,7 @@ def _lr_plot(runs: Sequence[RunCurves], path: Path) -> Path:
     ax.set_title("Learning rate over training" + (f": {runs[0].label}" if single else ""))
     if len(ax.get_legend_handles_labels()[0]) > 1:
         ax.legend(fontsize=8)
-    return _save(figure, path)
+    return figures.save(figure, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +247,7 @@ def _confusion(
     counts = np.zeros((k, k), dtype=np.int64)
     np.add.at(counts, (labels, predicted), 1)
     size = max(4.5, 0.55 * k + 2.0)
-    figure = _figure(size + 1.2, size)
+    figure = figures.figure(size + 1.2, size)
     ax = figure.add_subplot()
     # a log scale: the diagonal holds hundreds, the mistakes a handful, and both should show
     image = ax.imshow(
@@ -307,7 +281,7 @@ def _confusion(
         fontsize=10,
     )
     figure.colorbar(image, ax=ax, shrink=0.8, label="test examples (log scale)", format="{x:.0f}")
-    return _save(figure, path)
+    return figures.save(figure, path)
 
 
 def _percent(p: float) -> str:
@@ -329,7 +303,7 @@ def _misclassified(
     errors = int(np.count_nonzero(labels != predicted))
     columns = min(GRID_COLUMNS, max(len(index), 1))
     rows = max(1, -(-len(index) // columns))
-    figure = _figure(1.35 * columns + 0.2, 1.55 * rows + 0.7)
+    figure = figures.figure(1.35 * columns + 0.2, 1.55 * rows + 0.7)
     shown = f"all {errors}" if len(index) == errors else f"the first {len(index)} of {errors}"
     title = (
         f"Misclassified test images: {name}\n"
@@ -352,7 +326,7 @@ def _misclassified(
             color="C3",
             labelpad=2,
         )
-    return _save(figure, folder / "misclassified.png")
+    return figures.save(figure, folder / "misclassified.png")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,7 +368,7 @@ def plot_activations(
     select = np.column_stack([np.ones_like(z), np.zeros_like(z)])
     columns = min(3, len(names))
     grid_rows = -(-len(names) // columns)
-    figure = _figure(max(3.6 * columns, 5.0), 3.0 * grid_rows + 0.6)
+    figure = figures.figure(max(3.6 * columns, 5.0), 3.0 * grid_rows + 0.6)
     figure.suptitle(
         "Activations (solid) and their derivatives (dashed),\n"
         "from each component's own forward and backward passes",
@@ -415,4 +389,4 @@ def plot_activations(
         ax.set_xlabel("z")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
-    return _save(figure, path)
+    return figures.save(figure, path)

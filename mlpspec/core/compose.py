@@ -169,26 +169,39 @@ def _leaves(value: Any, prefix: KeyPath) -> Iterator[KeyPath]:
 def compose(path: Path, read: Reader) -> Composed:
     """Read the spec at ``path`` with everything it ``extends``, merged (see the module)."""
     path = Path(path)
-    return _compose(path, read, path.parent, ())
+    return _compose(read(path), path, str(path), read, path.parent, ())
 
 
-def _compose(path: Path, read: Reader, top_dir: Path, chain: tuple[Path, ...]) -> Composed:
-    data = read(path)
-    names = _extends(data.pop(EXTENDS, None), str(path))
-    merged = Composed(str(path), {})
-    here = path.resolve()
+def compose_data(data: dict[str, Any], source: str, directory: Path, read: Reader) -> Composed:
+    """:func:`compose` for a spec held in memory (TOML text, a dict): the files it ``extends``
+    and its data paths are taken relative to ``directory``; ``source`` names it in messages.
+    ``data`` itself is not changed."""
+    return _compose(copy.deepcopy(data), directory / source, source, read, directory, ())
+
+
+def _compose(
+    data: dict[str, Any],
+    path: Path,
+    source: str,
+    read: Reader,
+    top_dir: Path,
+    chain: tuple[Path, ...],
+) -> Composed:
+    names = _extends(data.pop(EXTENDS, None), source)
+    merged = Composed(source, {})
+    folder, here = path.parent, path.resolve()
     for place, name in names:
-        base = Path(os.path.normpath(path.parent / Path(name).expanduser()))
+        base = Path(os.path.normpath(folder / Path(name).expanduser()))
         if base.resolve() in (*chain, here):
             cycle = " -> ".join(str(p) for p in (*chain, here, base.resolve()))
-            raise SpecError(str(path), [Problem(place, f"{name!r} makes a cycle: {cycle}")])
+            raise SpecError(source, [Problem(place, f"{name!r} makes a cycle: {cycle}")])
         if not base.is_file():
-            raise SpecError(str(path), [Problem(place, f"no such file: {base}")])
-        merged.merge(_compose(base, read, top_dir, (*chain, here)))
-    own = Composed(str(path), rebase_paths(data, path.parent, top_dir))
-    own.origins = {leaf: str(path) for leaf in _leaves(own.data, ()) if leaf}
+            raise SpecError(source, [Problem(place, f"no such file: {base}")])
+        merged.merge(_compose(read(base), base, str(base), read, top_dir, (*chain, here)))
+    own = Composed(source, rebase_paths(data, folder, top_dir))
+    own.origins = {leaf: source for leaf in _leaves(own.data, ()) if leaf}
     merged.merge(own)
-    merged.source = str(path)
+    merged.source = source
     return merged
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 import math
 import reprlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class MlpspecError(Exception):
@@ -133,3 +134,34 @@ def describe(exc: BaseException) -> str:
     """``Type: message``, or the type alone when the message is empty."""
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def unknown_key(key: str, allowed: Iterable[str]) -> str:
+    """``unknown key 'lrr' (did you mean 'lr'?)``."""
+    hint = close_matches(key, allowed)
+    return f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+
+
+def validation_message(
+    error: Mapping[str, Any], allowed: Iterable[str], as_written: Collection[str] = ()
+) -> str:
+    """One pydantic error in mlpspec's words: an unknown key with the likeliest of the
+    ``allowed`` ones, a missing key as such, anything else with the value that was given,
+    except for the error types in ``as_written`` (and ``value_error``), whose messages were
+    written for the user and already say it."""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return unknown_key(str(error["loc"][-1]), allowed)
+    if kind == "missing":
+        return "this key is required but missing"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "value_error" or kind in as_written:
+        return message
+    return f"{message[0].lower()}{message[1:]} (got {show_value(error.get('input'))})"
+
+
+def error_text(exc: BaseException) -> str:
+    """What a record keeps of an error, on one line: mlpspec's own errors by their message
+    (which already says what went wrong), anything else with its type."""
+    text = str(exc) if isinstance(exc, MlpspecError) else describe(exc)
+    return " ".join(text.split())

@@ -33,14 +33,14 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from mlpspec.core.compose import Composed, compose, set_path
+from mlpspec.core.compose import Composed, compose, compose_data
 from mlpspec.core.errors import (
     Problem,
     SpecError,
     UnknownComponentError,
-    close_matches,
     format_location,
-    show_value,
+    unknown_key,
+    validation_message,
 )
 from mlpspec.core.files import FileProblem, read_limited
 from mlpspec.core.registry import ComponentConfig, Registry
@@ -99,7 +99,7 @@ def _hinted(error: Any, kind: str, name: str, allowed: list[str]) -> InitErrorDe
     """Re-raise a params error as is, but name the keys a component takes when one is unknown."""
     message, kind_of_error = error["msg"], error["type"]
     if kind_of_error == "extra_forbidden":
-        message = _unknown_key(str(error["loc"][-1]), allowed)
+        message = unknown_key(str(error["loc"][-1]), allowed)
         if allowed:
             message += f"; {kind} {name!r} takes: {', '.join(allowed)}"
         else:
@@ -110,11 +110,6 @@ def _hinted(error: Any, kind: str, name: str, allowed: list[str]) -> InitErrorDe
         loc=error["loc"],
         input=error.get("input"),
     )
-
-
-def _unknown_key(key: str, allowed: list[str]) -> str:
-    hint = close_matches(key, allowed)
-    return f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
 
 
 def _escape(message: str) -> str:
@@ -382,18 +377,39 @@ def load_spec(
     (``train.epochs``, ``layers[0].units``) to values, as ``--set`` does.
     """
     composed = read_composed(path)
-    for key, value in (overrides or {}).items():
-        try:  # a value --set is the loaded spec's own, whichever file had it before
-            composed.set(key, value, composed.source)
-        except ValueError as exc:
-            raise SpecError(str(path), [Problem(key, str(exc))]) from None
+    override(composed, overrides or {})
     return validate_composed(composed, registry)
 
 
 def read_composed(path: str | Path) -> Composed:
     """The spec file at ``path`` with everything it ``extends`` merged in, each file brought to
     the current ``spec_version`` first; who set each value is kept for messages."""
-    return compose(Path(path), lambda file: upgrade(read_toml(file), str(file)))
+    return compose(Path(path), _read_upgraded)
+
+
+def compose_in_memory(data: dict[str, Any], source: str, directory: Path) -> Composed:
+    """:func:`read_composed` for spec data held in memory (TOML text, a dict), which names the
+    files it ``extends`` relative to ``directory``; ``data`` is not changed."""
+    return compose_data(upgrade(data, source), source, directory, _read_upgraded)
+
+
+def _read_upgraded(file: Path) -> dict[str, Any]:
+    return upgrade(read_toml(file), str(file))
+
+
+def override(composed: Composed, overrides: Mapping[str, Any]) -> None:
+    """Set each dotted path of ``overrides`` (``train.epochs``, ``layers[0].units``), as
+    ``--set`` does: the value becomes the loaded spec's own, whichever file had it before. Every
+    path that does not fit the spec (a layer it does not have, a key under a number) is
+    reported at once, in one :class:`SpecError`."""
+    problems = []
+    for key, value in overrides.items():
+        try:
+            composed.set(key, value, composed.source)
+        except ValueError as exc:
+            problems.append(Problem(key, str(exc)))
+    if problems:
+        raise SpecError(composed.source, problems)
 
 
 def validate_composed(composed: Composed, registry: Registry) -> Spec:
@@ -429,20 +445,6 @@ def upgrade(data: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
-def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any], source: str) -> None:
-    """Set each dotted path of ``overrides`` (``train.epochs``, ``layers[0].units``) in parsed
-    spec data, in place (as ``--set`` does). A path that does not fit the spec (a layer it does
-    not have, a key under a number) is a :class:`SpecError` naming the path."""
-    problems = []
-    for key, value in overrides.items():
-        try:
-            set_path(data, key, value)
-        except ValueError as exc:
-            problems.append(Problem(key, str(exc)))
-    if problems:
-        raise SpecError(source, problems)
-
-
 DEFAULT_VALIDATION = 0.1
 """The share of the training set held out when early stopping needs a validation set and the
 spec does not say how much."""
@@ -459,9 +461,7 @@ def _cross_checks(spec: Spec) -> list[Problem]:
     names = [metric.name for metric in spec.train.metrics]
     for index, name in enumerate(names):
         if name in names[:index]:
-            problems.append(
-                Problem(f"train.metrics[{index}]", f"metric {name!r} is named twice")
-            )
+            problems.append(Problem(f"train.metrics[{index}]", f"metric {name!r} is named twice"))
     recorded = [f"{split}_{name}" for split in ("train", "val") for name in ("loss", *names)]
     if spec.train.monitor not in recorded:
         problems.append(
@@ -503,17 +503,11 @@ def problems(error: ValidationError) -> list[Problem]:
 
 def _problem(error: Mapping[str, Any]) -> Problem:
     loc = tuple(error["loc"])
-    kind, value = error["type"], error.get("input")
-    if kind == "extra_forbidden":
-        return Problem(format_location(loc), _unknown_key(str(loc[-1]), _allowed_keys(loc[:-1])))
-    if kind == "missing":
-        return Problem(format_location(loc), "this key is required but missing")
-    message = error["msg"]
-    message = message.removeprefix("Value error, ")
-    if kind not in {"component", "missing_type", "component_ref", "value_error", "unknown_key"}:
-        message = f"{message[0].lower()}{message[1:]} (got {show_value(value)})"
+    written = {"component", "missing_type", "component_ref", "unknown_key"}
+    message = validation_message(error, _allowed_keys(loc[:-1]), written)
     context = error.get("ctx") or {}
-    unknown = (context["kind"], context["name"]) if kind == "component" and context else None
+    component = error["type"] == "component" and context
+    unknown = (context["kind"], context["name"]) if component else None
     return Problem(format_location(loc), message, unknown)
 
 

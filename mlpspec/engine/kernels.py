@@ -98,10 +98,17 @@ def sgd(w: Array, g: Array, lr: float) -> None:
 
 
 def momentum_for(size: int) -> Callable[[Array, Array, Array, float, float], None]:
-    """The momentum update worth using for a parameter of ``size`` elements."""
-    return momentum if size >= WORTH_COMPILING else numpy_momentum
+    """The momentum update worth using for a parameter of ``size`` elements. Call it on the
+    thread that splits the work: it loads numba there, once, rather than in each pool
+    thread at the same time."""
+    if size >= WORTH_COMPILING and compiled() is not None:
+        return momentum
+    return numpy_momentum
 
 
 def sgd_for(size: int) -> Callable[[Array, Array, float], None]:
-    """The SGD update worth using for a parameter of ``size`` elements."""
-    return sgd if size >= WORTH_COMPILING else numpy_sgd
+    """The SGD update worth using for a parameter of ``size`` elements (see
+    :func:`momentum_for`)."""
+    if size >= WORTH_COMPILING and compiled() is not None:
+        return sgd
+    return numpy_sgd

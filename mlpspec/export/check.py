@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 import onnxruntime
-from pydantic import TypeAdapter
 
 from mlpspec.core.components import BuildContext
 from mlpspec.core.registry import Component, Registry
-from mlpspec.core.spec import component_ref
+from mlpspec.core.spec import validate_ref
 from mlpspec.export import DEFAULT_OPSET, TESTED_OPSETS
 from mlpspec.export.onnx import INPUT, component_model
 
@@ -65,9 +64,7 @@ def check_onnx_export(registry: Registry, component: Component, params: dict[str
 
 def _built(registry: Registry, component: Component, params: dict[str, Any]) -> tuple[Any, Any]:
     """The component as a float32 model would hold it, and an input for it."""
-    ref = TypeAdapter(component_ref(component.kind)).validate_python(
-        {"type": component.name, **params}, context={"registry": registry}
-    )
+    ref = validate_ref(registry, component.kind, {"type": component.name, **params})
     rng = np.random.default_rng(0)
     if component.kind == "loss":  # positive outputs, which every loss accepts
         return registry.create(ref), rng.uniform(0.2, 1.5, (ROWS, CLASSES)).astype(np.float32)

@@ -22,14 +22,16 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tomli_w
+from filelock import FileLock, Timeout
 
-from mlpspec.core.errors import DataError
+from mlpspec.core.errors import DataError, MlpspecError, UsageError
 from mlpspec.core.files import FileProblem, read_limited
 from mlpspec.core.text import file_name_part
 from mlpspec.data.npz import read_npz
@@ -192,3 +194,27 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     atomic_write(path, buffer.getvalue())
+
+
+LOCK = ".lock"
+"""The lock file that keeps one writer per run or sweep folder."""
+
+
+@contextmanager
+def exclusive(folder: Path, what: str) -> Iterator[None]:
+    """Hold ``folder``'s lock for the block, or refuse at once: one writer per ``what`` (a run
+    folder, a sweep folder), so that two ``--resume`` at once can never interleave."""
+    lock = FileLock(folder / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UsageError(
+            f"{folder}: another mlpspec process is using this {what}; wait for it to end (or "
+            "stop it) and try again"
+        ) from None
+    except OSError as exc:
+        raise MlpspecError(f"{folder}: cannot lock the {what} ({exc})") from None
+    try:
+        yield
+    finally:
+        lock.release()

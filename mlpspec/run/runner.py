@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-from mlpspec.core.errors import Interrupted, MlpspecError, UsageError, describe
+from mlpspec.core.errors import Interrupted, MlpspecError, UsageError, describe, error_text
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import Spec
 from mlpspec.data import Dataset, Splits
@@ -43,12 +40,11 @@ from mlpspec.run.rundir import (
     PREDICTIONS,
     SUMMARY,
     RunDirectory,
+    exclusive,
     load_record,
     new_run_dir,
 )
 from mlpspec.run.saved import provenance, read_run_spec
-
-LOCK = ".lock"
 
 
 class RunFailed(MlpspecError):
@@ -113,7 +109,7 @@ def run(
         folder.path.mkdir(parents=True, exist_ok=True)
     else:
         folder = RunDirectory(new_run_dir(Path(out_dir), spec.model.name))
-    with _locked(folder):
+    with exclusive(folder.path, "run folder"):
         if (folder.path / SUMMARY).exists():
             raise UsageError(f"{folder.path}: holds a run already")
         return _Run(spec, registry, builder, trainer, record, folder, started).go(
@@ -140,7 +136,7 @@ def resume(
     """
     started = time.perf_counter()
     folder = RunDirectory(Path(path))
-    with _locked(folder):
+    with exclusive(folder.path, "run folder"):
         previous = load_record(folder.path / SUMMARY)
         if previous.status == "completed":
             raise UsageError(f"{folder.path}: this run is complete: nothing to resume")
@@ -194,25 +190,6 @@ def _facts(spec: Spec, splits: Splits) -> RunFacts:
             test=0 if splits.x_test is None else len(splits.x_test),
         ),
     )
-
-
-@contextmanager
-def _locked(folder: RunDirectory) -> Iterator[None]:
-    """One writer per run folder: a second process (two ``--resume`` at once) is refused."""
-    lock = FileLock(folder.path / LOCK)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise UsageError(
-            f"{folder.path}: another mlpspec process is using this run folder; wait for it "
-            "to end (or stop it) and try again"
-        ) from None
-    except OSError as exc:
-        raise MlpspecError(f"{folder.path}: cannot lock the run folder ({exc})") from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 @dataclass
@@ -328,7 +305,7 @@ class _Run:
             record.signal = signal.Signals(error.signum).name
         else:
             record.status = "failed"
-            record.error = _one_line(error)
+            record.error = error_text(error)
             record.culprit = self._culprit(error)
         if self.folder is not None:
             # a clean stop checkpointed the current weights; anything else keeps the last good
@@ -387,12 +364,6 @@ class _Run:
     def _save_record(self) -> None:
         if self.folder is not None:
             self.folder.write_record(self.record)
-
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error) if isinstance(error, MlpspecError) else describe(error)
-    return " ".join(text.split())
 
 
 def _best(history: History, metrics: Mapping[str, object]) -> dict[str, float]:

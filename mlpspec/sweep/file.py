@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlpspec.core.compose import Composed, KeyPath, rebase_paths
-from mlpspec.core.errors import Problem, SpecError, close_matches
+from mlpspec.core.errors import Problem, SpecError, validation_message
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import Spec, read_composed, validate_composed
 from mlpspec.sweep.space import FORMS, Fixed, Parameter, Values, searched
@@ -295,19 +295,10 @@ def _problems(
     problems = []
     for error in exc.errors():
         loc = (*prefix, *error["loc"])
-        kind = error["type"]
-        if kind == "extra_forbidden":
-            key = str(error["loc"][-1])
-            allowed = list(model.model_fields)
-            hint = close_matches(key, allowed)
-            message = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        allowed = list(model.model_fields)
+        message = validation_message(error, allowed)
+        if error["type"] == "extra_forbidden":
             message += f"; allowed: {', '.join(allowed)}"
-        elif kind == "missing":
-            message = "this key is required but missing"
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            if kind != "value_error":
-                message = f"{message[0].lower()}{message[1:]} (got {error.get('input')!r})"
         problems.append(Problem(_place(loc), message, origin=composed.origin_of(loc)))
     return problems
 

@@ -9,7 +9,6 @@ and each file is written atomically.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,27 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlpspec.run.rundir import atomic_write
+from mlpspec.run import figures
 from mlpspec.sweep.file import SweepFile
 from mlpspec.sweep.records import TrialRecord
 from mlpspec.sweep.space import Parameter, Values, show
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
-DPI = 100
 COLUMNS = 3
 HISTORY, PARAMETERS, PARALLEL = "history.png", "parameters.png", "parallel.png"
-
-
-def available() -> bool:
-    """Whether matplotlib (the ``plot`` extra) is installed."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def plot_sweep(folder: Path, sweep: SweepFile, records: Sequence[TrialRecord]) -> list[Path]:
@@ -53,7 +41,7 @@ def plot_sweep(folder: Path, sweep: SweepFile, records: Sequence[TrialRecord]) -
 def plot_history(records: Sequence[TrialRecord], metric: str, goal: str, path: Path) -> Path:
     """Each trial's value by trial number (pruned ones at the value they were pruned at), and
     the best complete value so far."""
-    figure = _figure(7, 4)
+    figure = figures.figure(7, 4)
     axes = figure.add_subplot()
     complete = sorted((r for r in records if r.state == "complete"), key=lambda r: r.number)
     pruned = [r for r in records if r.state == "pruned" and r.value is not None]
@@ -73,7 +61,7 @@ def plot_history(records: Sequence[TrialRecord], metric: str, goal: str, path: P
     axes.set_title(title + (f" ({failed} failed, not shown)" if failed else ""))
     axes.legend(loc="best")
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return figures.save(figure, path)
 
 
 def plot_parameters(
@@ -83,7 +71,7 @@ def plot_parameters(
     range, the values in order for a list."""
     rows = math.ceil(len(parameters) / COLUMNS)
     columns = min(len(parameters), COLUMNS)
-    figure = _figure(4 * columns, 3.2 * rows)
+    figure = figures.figure(4 * columns, 3.2 * rows)
     for index, parameter in enumerate(parameters):
         axes = figure.add_subplot(rows, columns, index + 1)
         for state, style in (("complete", {"color": "C0"}), ("pruned", {"color": "0.6",
@@ -95,7 +83,7 @@ def plot_parameters(
         axes.set_xlabel(parameter.path)
         axes.set_ylabel(metric)
         axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return figures.save(figure, path)
 
 
 def plot_parallel(
@@ -112,7 +100,7 @@ def plot_parallel(
     from matplotlib.colors import Normalize
 
     complete = [r for r in records if r.state == "complete" and r.value is not None]
-    figure = _figure(max(2.2 * (len(parameters) + 1), 6), 4.5)
+    figure = figures.figure(max(2.2 * (len(parameters) + 1), 6), 4.5)
     axes = figure.add_subplot()
     values = np.array([r.value for r in complete], dtype=float)
     if len(values):
@@ -140,7 +128,7 @@ def plot_parallel(
     axes.set_yticks([])
     axes.set_ylim(-0.08, 1.08)
     axes.set_title(f"{len(complete)} complete trials")
-    return _save(figure, path)
+    return figures.save(figure, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,16 +189,3 @@ def _ends(parameter: Parameter) -> tuple[str, str]:
 def _unit(values: np.ndarray) -> np.ndarray:
     span = values.max() - values.min()
     return (values - values.min()) / span if span > 0 else np.full_like(values, 0.5)
-
-
-def _figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    atomic_write(path, buffer.getvalue())
-    return path

@@ -30,7 +30,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -42,9 +42,8 @@ from filelock import FileLock, Timeout
 from mlpspec.core.errors import MlpspecError, SpecError, UsageError
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import Spec
-from mlpspec.run import checkpoint
-from mlpspec.run.rundir import SUMMARY, RunDirectory, atomic_write, new_run_dir
-from mlpspec.run.runner import LOCK
+from mlpspec.run import checkpoint, figures
+from mlpspec.run.rundir import LOCK, SUMMARY, RunDirectory, atomic_write, exclusive, new_run_dir
 from mlpspec.sweep import journal
 from mlpspec.sweep.executor import Executor
 from mlpspec.sweep.file import SweepFile, first_values, load_sweep
@@ -127,26 +126,17 @@ def run_sweep(
     first trial is handed out, unless ``started`` says the caller did (to find a cluster
     unreachable before making a folder); it is closed at the end either way."""
     folder = Path(folder).resolve()
-    lock = FileLock(folder / LOCK)
-    try:
-        if not (folder / SWEEP_FILE).is_file():
-            raise UsageError(f"{folder}: not a sweep folder (it has no {SWEEP_FILE})")
+    with ExitStack() as held:
         try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise UsageError(
-                f"{folder}: another mlpspec sweep is running in this folder; wait for it to "
-                "end (or stop it) and try again"
-            ) from None
-    except BaseException:
-        if started:
-            executor.close()
-        raise
-    try:
+            if not (folder / SWEEP_FILE).is_file():
+                raise UsageError(f"{folder}: not a sweep folder (it has no {SWEEP_FILE})")
+            held.enter_context(exclusive(folder, "sweep folder"))
+        except BaseException:
+            if started:
+                executor.close()
+            raise
         coordinator = _Coordinator(folder, registry, executor, options, on_trial, started)
         return coordinator.go()
-    finally:
-        lock.release()
 
 
 class _Coordinator:
@@ -395,7 +385,7 @@ class _Coordinator:
     def _plots(self, records: list[TrialRecord]) -> list[Path]:
         from mlpspec.sweep import plots
 
-        if not plots.available() or not any(r.value is not None for r in records):
+        if not figures.available() or not any(r.value is not None for r in records):
             return []
         try:
             return plots.plot_sweep(self.folder, self.sweep, records)

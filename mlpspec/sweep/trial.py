@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from mlpspec.core.errors import Interrupted, MlpspecError, describe
+from mlpspec.core.errors import Interrupted, MlpspecError, error_text
 from mlpspec.core.plugins import load_registry
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import validate_spec
@@ -151,7 +151,7 @@ def run_trial(task: TrialTask, should_stop: Callable[[], bool] = lambda: False) 
             return TrialOutcome(
                 number=task.number,
                 status="interrupted" if isinstance(exc, Interrupted) else "failed",
-                reason=_one_line(exc),
+                reason=error_text(exc),
                 seconds=round(time.perf_counter() - started, 3),
                 **here,
             )
@@ -245,8 +245,3 @@ def worker_registry(plugins: tuple[str, ...], blocked: tuple[str, ...]) -> Regis
     """The plugins, loaded once per worker thread: a run registers its observers on the
     registry's plugin manager, so two trials at once in one process must not share one."""
     return _registry(plugins, blocked, threading.get_ident())
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error) if isinstance(error, MlpspecError) else describe(error)
-    return " ".join(text.split())

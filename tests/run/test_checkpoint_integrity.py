@@ -20,8 +20,8 @@ from mlpspec import DataError, run, validate_spec
 from mlpspec.core.errors import Interrupted, UsageError
 from mlpspec.core.spec import parse_toml
 from mlpspec.run import checkpoint
-from mlpspec.run.rundir import RunDirectory
-from mlpspec.run.runner import _locked, resume
+from mlpspec.run.rundir import exclusive
+from mlpspec.run.runner import resume
 
 from ..test_resume import RESUMABLE_SPEC, StopInFirstEpoch, start, wait_for_metrics, write_spec
 
@@ -116,7 +116,8 @@ def test_a_malformed_newest_checkpoint_falls_back_to_an_older_usable_one(registr
 
 def test_one_writer_per_run_folder(stopped, registry):
     """A second resume while one holds the folder is refused, never two writers (D6)."""
-    with _locked(RunDirectory(stopped)), pytest.raises(UsageError, match="another mlpspec process"):
+    busy = pytest.raises(UsageError, match="another mlpspec process")
+    with exclusive(stopped, "run folder"), busy:
         resume(stopped, registry)
     assert resume(stopped, registry).record.status == "completed"
 

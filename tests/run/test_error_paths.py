@@ -13,7 +13,7 @@ from mlpspec.core.errors import Interrupted
 from mlpspec.core.plugins import PluginSource, discover, load_registry
 from mlpspec.core.registry import Params, Provider
 from mlpspec.core.spec import parse_toml
-from mlpspec.run import runner
+from mlpspec.run import rundir
 from mlpspec.run.runner import resume
 
 from ..conftest import SPIRALS_SPEC, write_spec
@@ -56,9 +56,9 @@ def test_a_run_folder_that_cannot_be_locked_is_an_error_naming_it(registry, tmp_
     (folder,) = tmp_path.iterdir()
 
     def refuse(self, timeout=None):
-        raise PermissionError(13, "Permission denied", str(folder / runner.LOCK))
+        raise PermissionError(13, "Permission denied", str(folder / rundir.LOCK))
 
-    monkeypatch.setattr(runner.FileLock, "acquire", refuse)
+    monkeypatch.setattr(rundir.FileLock, "acquire", refuse)
     with pytest.raises(MlpspecError, match=r"cannot lock the run folder .*Permission denied"):
         resume(folder, registry)
 

@@ -121,12 +121,18 @@ def status(run_dir: Path) -> str | None:
     return json.loads(path.read_text(encoding="utf-8"))["status"] if path.is_file() else None
 
 
+def running_trials(folder: Path, min_evaluations: int = 2) -> list[Path]:
+    """The trial folders still training that have evaluated at least this often."""
+    return [
+        run_dir
+        for run_dir in sorted((folder / "trials").glob("*"))
+        if status(run_dir) == "running" and len(evaluations(run_dir)) >= min_evaluations
+    ]
+
+
 def running_trial(folder: Path, min_evaluations: int = 2) -> Path | None:
-    """A trial folder still training that has evaluated at least this often."""
-    for run_dir in sorted((folder / "trials").glob("*")):
-        if status(run_dir) == "running" and len(evaluations(run_dir)) >= min_evaluations:
-            return run_dir
-    return None
+    """One trial folder still training that has evaluated at least this often."""
+    return next(iter(running_trials(folder, min_evaluations)), None)
 
 
 def attempts(folder: Path, name: str) -> dict[int, list[int]]:

@@ -19,7 +19,7 @@ from .helpers import (
     attempts,
     cli_process,
     run_cli,
-    running_trial,
+    running_trials,
     status,
     sweep_file,
     the_sweep,
@@ -104,11 +104,11 @@ def test_a_dask_cluster_runs_the_trials_and_a_killed_worker_loses_one(tmp_path, 
                             "the sweep folder")
 
         def trial_of_the_victim() -> int | None:
-            run_dir = running_trial(folder)
-            if run_dir is None:
-                return None
-            started_by = attempts(folder, "sweep").get(int(run_dir.name), [])
-            return int(run_dir.name) if victim_pid in started_by else None
+            # two trials run at once, one a worker: the victim's need not be the first
+            for run_dir in running_trials(folder):
+                if victim_pid in attempts(folder, "sweep").get(int(run_dir.name), []):
+                    return int(run_dir.name)
+            return None
 
         number = wait_until(trial_of_the_victim, "a trial in the middle on the first worker")
         cluster.workers[0].kill()
