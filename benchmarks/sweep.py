@@ -2,12 +2,13 @@
 cluster, against plain ``mlpspec run`` of one trial's spec.
 
 Each trial trains a small MNIST spec (784-64 ReLU-10 on the first 12,000 training images, 10
-epochs: about two seconds on one core); the sweep's random sampler draws the same 16 learning
-rates and momenta in every configuration, so every configuration does the same work. A sweep
-also has fixed costs (starting Python, the workers, the study; the plots at the end): shown
-apart as the wall time of a sweep of one trial, they weigh on the speedup less the longer the
-trials. Every configuration runs the command
-line in a process of its own, as a user would, and is timed from start to exit.
+epochs: about one second on a quiet core, two on a busy one; ``--epochs`` makes them longer);
+the sweep's random sampler draws the same 16 learning rates and momenta in every
+configuration, so every configuration does the same work. A sweep also has fixed costs
+(starting Python, the workers, the study; the plots at the end): shown apart as the wall time
+of a sweep of one trial, they weigh on the speedup less the longer the trials. Every
+configuration runs the command line in a process of its own, as a user would, and is timed
+from start to exit.
 
 - wall: seconds from ``mlpspec sweep`` starting to its exit (the Dask cluster already up;
   its start is shown apart);
@@ -15,6 +16,10 @@ line in a process of its own, as a user would, and is timed from start to exit.
 - speedup: the 1-worker wall over this one; efficiency: speedup over the workers (the target
   is a speedup of 1.7 or more with 2 workers on 2 cores);
 - trial s: the mean of the trials' own run time (``seconds`` of their records);
+- steady speedup: the speedup trials alone would give (workers x the 1-worker trial s over
+  this trial s), with no fixed costs and no worker idle at the end: what a long sweep tends to;
+- not in trials s: wall minus the trials' time per worker (the fixed costs, and the end of
+  the sweep, where one worker finishes its last trial while the other has none left);
 - overhead/trial: what a trial cost a worker beyond a plain ``mlpspec run`` of its spec
   (process start, imports, data, training, saving), that is wall x workers / trials minus the
   plain run's wall (the target is under 1 s; below zero, a sweep trial is cheaper than a plain
@@ -234,16 +239,19 @@ def main() -> None:
         f"{fixed['wall']:.2f}s, its trial {fixed['trial_seconds']:.2f}s\n"
     )
     print("| executor | workers | wall s | trials/min | speedup | efficiency | trial s "
-          "| overhead/trial s | load avg | note |")
-    print("|" + " --- |" * 10)
+          "| steady speedup | not in trials s | overhead/trial s | load avg | note |")
+    print("|" + " --- |" * 12)
+    base_trial = next((r["trial_seconds"] for r in rows if r["wall"] == base), float("nan"))
     for row in rows:
         speedup = base / row["wall"] if base else float("nan")
         overhead = row["wall"] * row["workers"] / row["trials"] - plain
+        steady = row["workers"] * base_trial / row["trial_seconds"]
+        outside = row["wall"] - row["trials"] * row["trial_seconds"] / row["workers"]
         print(
             f"| {row['executor']} | {row['workers']} | {row['wall']:.1f} | "
             f"{row['trials'] / row['wall'] * 60:.1f} | {speedup:.2f}x | "
-            f"{speedup / row['workers']:.0%} | {row['trial_seconds']:.2f} | {overhead:+.2f} | "
-            f"{row['load']:.2f} | {row['extra']} |"
+            f"{speedup / row['workers']:.0%} | {row['trial_seconds']:.2f} | {steady:.2f}x | "
+            f"{outside:.1f} | {overhead:+.2f} | {row['load']:.2f} | {row['extra']} |"
         )
 
 

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from pydantic import ConfigDict, Field
@@ -75,7 +75,6 @@ class _Worker:
     """The trial it runs, if any."""
     answered: bool = False
     """Whether it ever answered: one that exits with an error before it did could not start."""
-    reader: threading.Thread | None = field(default=None, repr=False)
 
 
 _ENDED = object()
@@ -116,10 +115,9 @@ class LocalExecutor(Executor):
             start_new_session=True,  # a Ctrl-C at the terminal reaches the coordinator only
         )
         worker = _Worker(process)
-        worker.reader = threading.Thread(
+        threading.Thread(
             target=self._read, args=(worker,), name=f"worker-{process.pid}", daemon=True
-        )
-        worker.reader.start()
+        ).start()
         self.workers.append(worker)
         return worker
 

@@ -189,6 +189,7 @@ class _Coordinator:
     def go(self) -> SweepResult:
         self.record.status, self.record.error, self.record.executor = "running", None, ""
         self.record.save(self.folder)
+        figures.preload()  # while the trials run: the plots at the end need it
         write_trials(self.folder / TRIALS_FILE, self._records())
         signals = _Signals()
         try:
