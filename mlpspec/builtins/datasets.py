@@ -63,8 +63,13 @@ class DownloadParams(Params):
     """Base URLs to download missing files from, tried in order (default: the public ones)."""
 
 
-def _idx_dataset(paths: list[Path], classes: list[str]) -> Dataset:
-    x_train, y_train, x_test, y_test = (read_idx(path) for path in paths)
+def _idx_dataset(
+    paths: list[Path], classes: list[str], train_labels: np.ndarray | None = None
+) -> Dataset:
+    """The four IDX files as a dataset; ``train_labels``, when the caller has read them
+    already (to count the classes), are not read again."""
+    x_train, x_test, y_test = (read_idx(paths[i]) for i in (0, 2, 3))
+    y_train = read_idx(paths[1]) if train_labels is None else train_labels
     return Dataset(
         x_train,
         y_train,
@@ -125,7 +130,7 @@ def idx(params: IdxParams, ctx: DataContext) -> Dataset:
             f"{paths[1]}: labels go up to {count - 1:,}, for {labels.size:,} examples: class "
             "indices count from 0, one class per distinct value"
         )
-    return _idx_dataset(paths, [str(c) for c in range(count)])
+    return _idx_dataset(paths, [str(c) for c in range(count)], labels)
 
 
 def _encode_labels(

@@ -17,6 +17,7 @@ import numpy as np
 
 from mlpspec.core.errors import DataError
 from mlpspec.core.files import FileProblem, open_regular
+from mlpspec.data.checks import first_non_finite
 from mlpspec.data.npz import array_names, read_npy, read_npz
 from mlpspec.data.table import read_table
 
@@ -75,9 +76,9 @@ def check_rows(
 ) -> None:
     """Raise a :class:`DataError` naming the first row (by ``names``) and column (``what``,
     numbered from 1) that holds a value that is not finite, and ``why`` that matters."""
-    bad = ~np.isfinite(rows)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
+    at = first_non_finite(rows)
+    if at is not None:
+        row, column = at
         raise DataError(
             f"{names[row]}: {what.format(column + 1)} is {rows[row, column]}; {why}"
         )

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlpspec.core.kinds import BY_NAME
+
 
 @dataclass(frozen=True)
 class Example:
     """One kind's example component: its module, how the plugin registers it, and its test."""
 
     kind: str
-    module: str
-    """The module of the package it lives in (``layers`` is ``$package/layers.py``)."""
     names: tuple[str, ...]
     """What ``plugin.py`` imports from the module."""
-    hook: str
     register: str
     """The line of ``plugin.py`` that registers it."""
     component: str
@@ -30,12 +29,21 @@ class Example:
     test: str
     """A test of what it computes (the kit tests the contract)."""
 
+    @property
+    def module(self) -> str:
+        """The module of the package it lives in, named as the kind's listing heading is
+        (``layers`` is ``$package/layers.py``)."""
+        return BY_NAME[self.kind].plural
+
+    @property
+    def hook(self) -> str:
+        """The hook its plugin registers it through."""
+        return BY_NAME[self.kind].hook
+
 
 LAYER = Example(
     kind="layer",
-    module="layers",
     names=("ScaleShift", "ScaleShiftParams"),
-    hook="mlpspec_register_layers",
     register='register("$plugin.scale_shift", ScaleShift, ScaleShiftParams)',
     component="scale_shift",
     code='''\
@@ -108,9 +116,7 @@ def test_scale_shift_computes_x_times_scale_plus_shift(mlpspec_registry):
 
 ACTIVATION = Example(
     kind="activation",
-    module="activations",
     names=("Swish", "SwishParams"),
-    hook="mlpspec_register_activations",
     register='register("$plugin.swish", Swish, SwishParams)',
     component="swish",
     code='''\
@@ -157,9 +163,7 @@ def test_swish_values(mlpspec_registry):
 
 INITIALIZER = Example(
     kind="initializer",
-    module="initializers",
     names=("LecunUniform", "LecunUniformParams"),
-    hook="mlpspec_register_initializers",
     register='register("$plugin.lecun_uniform", LecunUniform, LecunUniformParams)',
     component="lecun_uniform",
     code='''\
@@ -204,9 +208,7 @@ def test_lecun_uniform_stays_in_its_range(mlpspec_registry):
 
 LOSS = Example(
     kind="loss",
-    module="losses",
     names=("SmoothedCrossEntropy", "SmoothedCrossEntropyParams"),
-    hook="mlpspec_register_losses",
     register='register("$plugin.smoothed_ce", SmoothedCrossEntropy, SmoothedCrossEntropyParams)',
     component="smoothed_ce",
     code='''\
@@ -274,9 +276,7 @@ def test_smoothed_ce_without_smoothing_is_cross_entropy(mlpspec_registry):
 
 OPTIMIZER = Example(
     kind="optimizer",
-    module="optimizers",
     names=("Adagrad", "AdagradParams"),
-    hook="mlpspec_register_optimizers",
     register='register("$plugin.adagrad", Adagrad, AdagradParams)',
     component="adagrad",
     code='''\
@@ -340,9 +340,7 @@ def test_adagrads_first_step_is_lr_times_the_gradients_sign(mlpspec_registry):
 
 SCHEDULER = Example(
     kind="scheduler",
-    module="schedulers",
     names=("Warmup", "WarmupParams"),
-    hook="mlpspec_register_schedulers",
     register='register("$plugin.warmup", Warmup, WarmupParams)',
     component="warmup",
     code='''\
@@ -397,9 +395,7 @@ def test_warmup_reaches_the_base_lr_and_stays(mlpspec_registry):
 
 DATASET = Example(
     kind="dataset",
-    module="datasets",
     names=("BlobsParams", "blobs"),
-    hook="mlpspec_register_datasets",
     register='register("$plugin.blobs", blobs, BlobsParams)',
     component="blobs",
     code='''\
@@ -472,9 +468,7 @@ def test_blobs_are_reproducible_and_labelled_from_zero(mlpspec_registry):
 
 METRIC = Example(
     kind="metric",
-    module="metrics",
     names=("Brier",),
-    hook="mlpspec_register_metrics",
     register='register("$plugin.brier", Brier)',
     component="brier",
     code='''\

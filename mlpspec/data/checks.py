@@ -124,15 +124,23 @@ def _check_features(x: Array, where: str, split: str) -> int:
 def check_finite(x: Array, where: str, why: str, offset: int = 0) -> None:
     """Raise, naming the first place and ``why`` it matters, unless ``x`` is all finite;
     ``x``'s rows are rows ``offset``... of the array ``where`` names."""
+    at = first_non_finite(x)
+    if at is not None:
+        place = (offset + at[0], *at[1:])
+        raise DataError(f"{where}: the value at {list(place)} is {x[at]}; {why}")
+
+
+def first_non_finite(x: Array) -> tuple[int, ...] | None:
+    """The index of the first NaN or infinity in ``x`` (rows first), or None. Checked a chunk
+    of rows at a time, so that a large array never needs a mask of its own size."""
     if x.dtype.kind not in "fc":
-        return
+        return None
     for start in range(0, len(x), _CHUNK):
         finite = np.isfinite(x[start : start + _CHUNK])
         if not finite.all():
             place = tuple(int(i) for i in np.argwhere(~finite)[0])
-            place = (offset + start + place[0], *place[1:])
-            at = (place[0] - offset, *place[1:])
-            raise DataError(f"{where}: the value at {list(place)} is {x[at]}; {why}")
+            return (start + place[0], *place[1:])
+    return None
 
 
 def _check_labels(y: Array, examples: int, classes: int, where: str) -> None:

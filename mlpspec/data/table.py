@@ -21,6 +21,7 @@ import numpy as np
 from mlpspec.core.errors import DataError
 from mlpspec.core.files import FileProblem, read_limited
 from mlpspec.core.limits import memory_limit
+from mlpspec.data.checks import first_non_finite
 
 DELIMITER_HELP = "one character that is not a digit, a sign, a point, an 'e', a quote or '#'"
 
@@ -78,9 +79,9 @@ def read_table(path: Path, *, delimiter: str = ",", header: bool | None = False)
         values = np.loadtxt(rows, delimiter=delimiter, ndmin=2, dtype=np.float64, comments=None)
     except ValueError:
         raise DataError(f"{path}, {_first_fault(rows, lines, delimiter)}") from None
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
+    at = first_non_finite(values)
+    if at is not None:
+        row, column = at
         raise DataError(
             f"{path}, line {lines[row]}, column {column + 1}: {values[row, column]} is not "
             "a finite number (NaN, infinite, or beyond float64's range)"

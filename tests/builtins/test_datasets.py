@@ -39,6 +39,16 @@ def test_idx_folder(registry, mnist_slice, tmp_path):
         load(registry, {"type": "idx", "path": str(tmp_path)}, tmp_path)
 
 
+def test_an_idx_folder_reads_each_file_once(registry, mnist_slice, tmp_path, monkeypatch):
+    from mlpspec.builtins import datasets
+
+    read = []
+    real = datasets.read_idx
+    monkeypatch.setattr(datasets, "read_idx", lambda path: read.append(path.name) or real(path))
+    load(registry, {"type": "idx", "path": str(mnist_slice)}, tmp_path)
+    assert sorted(read) == sorted(set(read)) and len(read) == 4
+
+
 def test_npz_with_arbitrary_labels(registry, tmp_path):
     np.savez(
         tmp_path / "d.npz",

@@ -3,6 +3,8 @@ with the tracker, and reading back what a real MLflow store holds."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,6 +13,22 @@ from mlflow.entities import Run
 from mlpspec_mlflow import MlflowTracker, TrackerParams
 
 import mlpspec
+
+PLOTS = {"loss.png", "accuracy.png", "learning_rate.png", "confusion.png"}
+"""The plots a tracked run of :data:`SPEC` logs as artifacts."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server, or to be refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def environment(**variables: str) -> dict[str, str]:
+    """This environment without the user's MLflow and mlpspec settings, with ``variables``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLPSPEC_"))}
+    return clean | variables
 
 # six evaluations, a validation set, two metrics, and an optimizer from another package
 # (mlpspec-optim), so that the component tags name more than one distribution

@@ -4,20 +4,11 @@ which must share one parent run."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
-from mlflow_runs import artifact_names, history, runs_of
-
-PLOTS = {"loss.png", "accuracy.png", "learning_rate.png", "confusion.png"}
-
-
-def environment(**variables: str) -> dict[str, str]:
-    """This environment without the user's MLflow settings, with ``variables``."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLPSPEC_"))}
-    return clean | variables
+from mlflow_runs import PLOTS, artifact_names, environment, history, runs_of
 
 
 @pytest.mark.slow  # a new process imports MLflow and creates the store's tables: ~10 s

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,25 +15,20 @@ from pathlib import Path
 import pytest
 import requests
 from mlflow import MlflowClient
-from mlflow_runs import EPOCHS, artifact_names, history, run_tracked, runs_of
+from mlflow_runs import (
+    EPOCHS,
+    PLOTS,
+    artifact_names,
+    environment,
+    free_port,
+    history,
+    run_tracked,
+    runs_of,
+)
 
 import mlpspec
 
 pytestmark = pytest.mark.slow  # the server takes seconds to start
-
-PLOTS = {"loss.png", "accuracy.png", "learning_rate.png", "confusion.png"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def environment(**variables: str) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLPSPEC_"))}
-    return clean | variables
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:

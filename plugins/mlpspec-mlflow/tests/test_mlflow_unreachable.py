@@ -4,20 +4,13 @@ warning, the run finishes and saves as usual, and the warning says what was not 
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import time
 
 import pytest
-from mlflow_runs import history, run_tracked, runs_of
+from mlflow_runs import free_port, history, run_tracked, runs_of
 
 import mlpspec
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def assert_saved_and_completed(result: mlpspec.RunResult) -> None:
