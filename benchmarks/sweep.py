@@ -13,8 +13,10 @@ from start to exit.
 - wall: seconds from ``mlpspec sweep`` starting to its exit (the Dask cluster already up;
   its start is shown apart);
 - trials/min: trials over wall minutes;
-- speedup: the 1-worker wall over this one; efficiency: speedup over the workers (the target
-  is a speedup of 1.7 or more with 2 workers on 2 cores);
+- speedup: the 1-worker wall of the same round over this one (with ``--rounds``, the
+  configurations run round after round, and each round is compared with itself: this VM's
+  speed drifts by a third from one minute to the next); efficiency: speedup over the
+  workers (the target is a speedup of 1.7 or more with 2 workers on 2 cores);
 - trial s: the mean of the trials' own run time (``seconds`` of their records);
 - steady speedup: the speedup trials alone would give (workers x the 1-worker trial s over
   this trial s), with no fixed costs and no worker idle at the end: what a long sweep tends to;
@@ -28,6 +30,7 @@ from start to exit.
   shown too.
 
     python benchmarks/sweep.py                     # ../shared/data/mnist, everything
+    python benchmarks/sweep.py --rounds 3          # three rounds, speedups per round
     python benchmarks/sweep.py --only local1 local2 --trials 8
 
 Needs the dask extra (``pip install -e '.[dask,plot]'``) and MNIST (``--data-dir``).
@@ -157,7 +160,8 @@ class DaskCluster:
 
         started = time.perf_counter()
         scheduler_file = self.work / "scheduler.json"
-        self.log = log = (self.work / "dask.log").open("wb")
+        scheduler_file.unlink(missing_ok=True)  # an earlier cluster's, with its address
+        self.log = log = (self.work / "dask.log").open("ab")
         self.processes.append(subprocess.Popen(
             [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
              "--no-dashboard", "--scheduler-file", str(scheduler_file)],
@@ -194,6 +198,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--plain-rounds", type=int, default=3)
     parser.add_argument("--only", nargs="+", choices=CONFIGURATIONS, default=CONFIGURATIONS)
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="rounds of the configurations, one after another; a round's speedups are to its "
+        "own first configuration (the 1-worker sweep), since this machine's speed drifts",
+    )
     args = parser.parse_args()
     if not (args.data_dir / "mnist" / "train-images-idx3-ubyte.gz").is_file():
         raise SystemExit(f"MNIST is not in {args.data_dir / 'mnist'}: give --data-dir")
@@ -216,44 +225,52 @@ def main() -> None:
         threaded = statistics.median(plain_runs(work, args.plain_rounds, single_threaded=False))
         fixed = sweep(work, "one", "--workers", "1", spec="one.toml")
         rows = []
-        for label in args.only:
-            load = os.getloadavg()[0]
-            if label.startswith("local"):
-                workers = int(label.removeprefix("local"))
-                result = sweep(work, label, "--workers", str(workers))
-                row = {"executor": "local", "workers": workers, "extra": ""}
-            else:
-                workers = 2
-                with DaskCluster(work, workers) as cluster:
-                    result = sweep(work, label, "--dask", cluster.address)
-                row = {"executor": "dask", "workers": workers,
-                       "extra": f"cluster start {cluster.start_seconds:.1f}s"}
-            rows.append(row | result | {"load": load})
-            print(f"{label}: {result['wall']:.1f}s", flush=True)
-    base = next((r["wall"] for r in rows if r["executor"] == "local" and r["workers"] == 1),
-                None)
+        for round_ in range(1, args.rounds + 1):
+            for label in args.only:
+                load = os.getloadavg()[0]
+                name = f"{label}-{round_}"
+                if label.startswith("local"):
+                    workers = int(label.removeprefix("local"))
+                    result = sweep(work, name, "--workers", str(workers))
+                    row = {"executor": "local", "workers": workers, "extra": ""}
+                else:  # a cluster of its own each round, so that none idles beside the others
+                    with DaskCluster(work, 2) as cluster:
+                        result = sweep(work, name, "--dask", cluster.address)
+                    row = {"executor": "dask", "workers": 2,
+                           "extra": f"cluster start {cluster.start_seconds:.1f}s"}
+                rows.append(row | result | {"load": load, "round": round_, "label": label})
+                print(f"round {round_}, {label}: {result['wall']:.1f}s", flush=True)
     print(
         f"\nplain `mlpspec run` of one trial's spec: {plain:.2f}s single-threaded, as the "
         f"workers run (the overhead's baseline); {threaded:.2f}s with the default threads "
         f"(medians of {args.plain_rounds}); a sweep of one trial on one local worker: "
         f"{fixed['wall']:.2f}s, its trial {fixed['trial_seconds']:.2f}s\n"
     )
-    print("| executor | workers | wall s | trials/min | speedup | efficiency | trial s "
+    print("| round | executor | workers | wall s | trials/min | speedup | efficiency | trial s "
           "| steady speedup | not in trials s | overhead/trial s | load avg | note |")
-    print("|" + " --- |" * 12)
-    base_trial = next((r["trial_seconds"] for r in rows if r["wall"] == base), float("nan"))
+    print("|" + " --- |" * 13)
+    speedups: dict[str, list[float]] = {}
     for row in rows:
-        speedup = base / row["wall"] if base else float("nan")
+        # a round's speedups are to its first configuration (local1, unless --only says else)
+        first = rows[0]["label"]
+        base = next(r for r in rows if r["round"] == row["round"] and r["label"] == first)
+        speedup = base["wall"] / row["wall"]
+        steady = row["workers"] * base["trial_seconds"] / (base["workers"] * row["trial_seconds"])
         overhead = row["wall"] * row["workers"] / row["trials"] - plain
-        steady = row["workers"] * base_trial / row["trial_seconds"]
         outside = row["wall"] - row["trials"] * row["trial_seconds"] / row["workers"]
+        speedups.setdefault(row["label"], []).append(speedup)
         print(
-            f"| {row['executor']} | {row['workers']} | {row['wall']:.1f} | "
+            f"| {row['round']} | {row['executor']} | {row['workers']} | {row['wall']:.1f} | "
             f"{row['trials'] / row['wall'] * 60:.1f} | {speedup:.2f}x | "
             f"{speedup / row['workers']:.0%} | {row['trial_seconds']:.2f} | {steady:.2f}x | "
             f"{outside:.1f} | {overhead:+.2f} | {row['load']:.2f} | {row['extra']} |"
         )
-
+    if args.rounds > 1:
+        print("\n| configuration | median speedup over the rounds | min–max |")
+        print("| --- | --- | --- |")
+        for label, values in speedups.items():
+            print(f"| {label} | {statistics.median(values):.2f}x | "
+                  f"{min(values):.2f}–{max(values):.2f}x |")
 
 if __name__ == "__main__":
     main()

@@ -30,7 +30,14 @@ from mlpspec.engine.callbacks import EarlyStopping
 from mlpspec.engine.model import Model
 from mlpspec.engine.training import Callback, History, NumericalFault, Trainer
 from mlpspec.run import checkpoint
-from mlpspec.run.builder import SAMPLING_STREAM, Builder, load_data, rng_for, spec_dir
+from mlpspec.run.builder import (
+    SAMPLING_STREAM,
+    Builder,
+    DataCache,
+    load_data,
+    rng_for,
+    spec_dir,
+)
 from mlpspec.run.callbacks import Checkpoints, MetricsFile, RunHookEvents, StopOnSignal
 from mlpspec.run.interrupt import Aborted, stop_on_signals
 from mlpspec.run.predictions import prediction_arrays
@@ -83,6 +90,7 @@ def run(
     observers: Sequence[tuple[str, object]] = (),
     labels: Mapping[str, str] | None = None,
     dataset: Dataset | None = None,
+    data_cache: DataCache | None = None,
 ) -> RunResult:
     """Train the spec's model and test it; save everything under ``out_dir`` unless None.
 
@@ -91,12 +99,19 @@ def run(
     training (a progress display); ``observers`` are ``(name, object)`` plugins implementing
     run hooks for this run only (a tracker, a pruner); ``labels`` are passed to the run hooks
     (a sweep's trial number); ``dataset`` replaces the spec's ``[data] dataset`` with arrays
-    already in memory.
+    already in memory; ``data_cache`` keeps the prepared data for the next run in this process
+    (see :class:`~mlpspec.run.builder.DataCache`).
     """
     started = time.perf_counter()
     builder = Builder(spec, registry)
     splits = load_data(
-        spec, registry, data_dirs, progress=bool(callbacks), builder=builder, dataset=dataset
+        spec,
+        registry,
+        data_dirs,
+        progress=bool(callbacks),
+        builder=builder,
+        dataset=dataset,
+        cache=data_cache,
     )
     trainer = _trainer(builder, splits)
     record = RunRecord.starting(spec, _facts(spec, splits))
@@ -125,6 +140,7 @@ def resume(
     callbacks: Sequence[Callback] = (),
     observers: Sequence[tuple[str, object]] = (),
     labels: Mapping[str, str] | None = None,
+    data_cache: DataCache | None = None,
 ) -> RunResult:
     """Continue an interrupted run from its latest usable checkpoint, in its own folder.
 
@@ -144,7 +160,13 @@ def resume(
         base_dir = Path(previous.spec_dir) if previous.spec_dir else None
         builder = Builder(spec, registry)
         splits = load_data(
-            spec, registry, data_dirs, bool(callbacks), base_dir=base_dir, builder=builder
+            spec,
+            registry,
+            data_dirs,
+            bool(callbacks),
+            base_dir=base_dir,
+            builder=builder,
+            cache=data_cache,
         )
         trainer = _trainer(builder, splits)
         checkpoint.restore(trainer, folder.path, spec.fingerprint())

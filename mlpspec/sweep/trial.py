@@ -31,6 +31,7 @@ from mlpspec.core.plugins import load_registry
 from mlpspec.core.registry import Registry
 from mlpspec.core.spec import validate_spec
 from mlpspec.engine.training import Callback, Evaluation, Trainer
+from mlpspec.run.builder import DataCache
 from mlpspec.run.record import RunContext, RunRecord
 from mlpspec.run.rundir import SUMMARY, RunDirectory
 from mlpspec.run.runner import resume, run
@@ -133,6 +134,7 @@ def run_trial(task: TrialTask, should_stop: Callable[[], bool] = lambda: False) 
     if task.pruner != "none":
         observers.append(("sweep-pruning", Pruning(trial, task.metric, task.pruner)))
     options: dict[str, Any] = {
+        "data_cache": _DATA,
         "data_dirs": [Path(d) for d in task.data_dirs],
         "callbacks": [StopWhen(should_stop)],
         "observers": observers,
@@ -227,6 +229,11 @@ class StopWhen(Callback):
             self.checked = now
             if self.asked():
                 trainer.request_interrupt(signal.SIGINT)
+
+
+_DATA = DataCache()
+"""The prepared data of this worker's trials: a sweep's trials mostly train on the same data,
+which each would otherwise read and preprocess again (1.3-1.5 s for full MNIST here)."""
 
 
 @functools.lru_cache(maxsize=4)

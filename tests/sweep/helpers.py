@@ -147,3 +147,24 @@ def attempts(folder: Path, name: str) -> dict[int, list[int]]:
         t.number: [v["pid"] for k, v in t.user_attrs.items() if k.startswith("attempt:")]
         for t in study.get_trials(deepcopy=False)
     }
+
+
+COUNTING_PLUGIN = '''
+import os
+from pathlib import Path
+
+from mlpspec import hookimpl
+from mlpspec.builtins.datasets import SpiralParams, spirals
+
+
+def counted(params, ctx):
+    with open(Path(os.environ["LOADS_FILE"]), "a") as file:
+        file.write(f"{os.getpid()}\\n")
+    return spirals(params, ctx)
+
+
+@hookimpl
+def mlpspec_register_datasets(register):
+    register("counted_spirals", counted, SpiralParams)
+'''
+"""A dataset that writes its worker's pid to $LOADS_FILE each time it is read."""

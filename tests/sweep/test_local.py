@@ -14,9 +14,10 @@ from mlpspec import load_run
 from mlpspec.cli.main import main
 from mlpspec.core.spec import read_toml
 
-from ..conftest import png_size
+from ..conftest import SPIRALS_SPEC, png_size
 from .helpers import (
     BOOM_PLUGIN,
+    COUNTING_PLUGIN,
     SLOW_SPEC,
     attempts,
     cli_process,
@@ -223,3 +224,27 @@ def test_ctrl_c_stops_cleanly_and_resume_loses_no_trial_and_runs_none_twice(tmp_
         summary = json.loads((run_dir / "summary.json").read_text())
         assert summary["status"] == "completed" and len(summary["resumed_at_epoch"]) == 1
     assert json.loads((folder / "sweep.json").read_text())["status"] == "completed"
+
+
+def test_a_worker_reads_and_prepares_the_data_once_for_all_its_trials(
+    tmp_path, monkeypatch, capsys
+):
+    (tmp_path / "countplug.py").write_text(COUNTING_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loads = tmp_path / "loads.txt"
+    monkeypatch.setenv("LOADS_FILE", str(loads))
+    base = SPIRALS_SPEC.replace('type = "spirals"', 'type = "counted_spirals"')
+    table = """
+[sweep]
+metric = "val_loss"
+sampler = "grid"
+[sweep.parameters]
+"optimizer.lr" = { values = [0.05, 0.1] }
+"layers[0].units" = { values = [4, 8] }
+"""
+    path = sweep_file(tmp_path, table, base=base)
+    out = tmp_path / "sweeps"
+    assert run_cli(str(path), "--workers", "1", "--out", str(out), "--plugin", "countplug") == 0
+    assert [t["state"] for t in trials(the_sweep(out))] == ["complete"] * 4
+    pids = loads.read_text().split()
+    assert len(pids) == 1, pids  # four trials, one read
