@@ -137,7 +137,6 @@ class RunDirectory:
     def read_record(self) -> RunRecord:
         return load_record(self.path / SUMMARY)
 
-
     def read_evaluations(self) -> list[Evaluation]:
         """``metrics.jsonl`` as evaluations; a line that is not one is an error naming it."""
         evaluations = []
