@@ -4,6 +4,8 @@ and a run that never loses its folder to a plotting problem."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -127,3 +129,17 @@ def test_without_matplotlib_the_plot_command_says_what_to_install(monkeypatch, t
 def test_no_plots_flag(tmp_path):
     run = make_run(tmp_path, SPIRALS_SPEC, "--no-plots")
     assert not list(run.glob("*.png"))
+
+
+def test_preload_imports_matplotlib_on_a_thread_of_its_own():
+    """What a sweep does while its trials run, so that its plots at the end start at once."""
+    code = (
+        "import sys, threading\n"
+        "from mlpspec.run import figures\n"
+        "figures.preload()\n"
+        "for thread in threading.enumerate():\n"
+        "    if thread.name == 'preload-matplotlib':\n"
+        "        thread.join()\n"
+        "assert 'matplotlib.backends.backend_agg' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -117,6 +117,34 @@ def test_resume_wants_a_sweep_folder_and_sweep_wants_one_of_file_or_resume(tmp_p
     assert "give a SWEEP_FILE to run, or --resume SWEEP_DIR" in capsys.readouterr().err
 
 
+def test_a_sweep_folder_in_use_or_that_cannot_be_locked_is_refused_naming_it(
+    tmp_path, capsys, monkeypatch, registry
+):
+    from mlpspec.run import rundir
+    from mlpspec.sweep.file import load_sweep
+    from mlpspec.sweep.study import create_sweep
+
+    table = """
+[sweep]
+metric = "val_loss"
+sampler = "grid"
+[sweep.parameters]
+"model.seed" = { values = [1] }
+"""
+    sweep = load_sweep(sweep_file(tmp_path, table))
+    folder = create_sweep(sweep, tmp_path / "sweeps", registry)
+    with rundir.exclusive(folder, "sweep folder"):
+        assert run_cli("--resume", str(folder)) == 2
+    assert "another mlpspec process is using this sweep folder" in capsys.readouterr().err
+
+    def refuse(self, timeout=None):
+        raise PermissionError(13, "Permission denied", str(folder / rundir.LOCK))
+
+    monkeypatch.setattr(rundir.FileLock, "acquire", refuse)
+    assert run_cli("--resume", str(folder)) == 1
+    assert "cannot lock the sweep folder" in capsys.readouterr().err
+
+
 def test_a_local_worker_that_cannot_start_is_an_error_not_a_lost_trial(monkeypatch):
     monkeypatch.setattr(sys, "executable", shutil.which("false"))
     executor = LocalExecutor(1)
