@@ -1,7 +1,5 @@
 """``python -m mlpspec``: the same as the ``mlpspec`` command."""
 
-import sys
+from mlpspec.cli.main import entry
 
-from mlpspec.cli.main import main
-
-sys.exit(main())
+entry()

@@ -18,7 +18,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mlpspec._version import __version__
 from mlpspec.cli import check, diff, export, scaffold, sweep
@@ -42,12 +42,18 @@ from mlpspec.core.hookspec import HOOK_API_VERSION
 from mlpspec.core.kinds import BY_NAME, KINDS
 from mlpspec.core.plugins import load_registry
 from mlpspec.core.registry import Component, Registry
+from mlpspec.core.shutdown import exit_process
 from mlpspec.core.spec import load_spec, parse_toml
 from mlpspec.core.text import printable
 from mlpspec.engine.training import Callback
 from mlpspec.run.runner import RunResult, resume, run
 
 TRACK_ENV = "MLPSPEC_TRACK"
+
+
+def entry() -> NoReturn:
+    """The ``mlpspec`` command: :func:`main` on the command line, then its exit status."""
+    exit_process(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ continues it from its checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -23,8 +24,10 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import IO
 
 from mlpspec.core.errors import MlpspecError, describe
+from mlpspec.core.shutdown import exit_process
 from mlpspec.sweep.trial import TrialTask, run_trial
 
 
@@ -44,6 +47,12 @@ class _Flag:
 def main() -> int:
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    with contextlib.suppress(BrokenPipeError), answers:  # the coordinator may be gone
+        return _serve(answers)
+    return 0
+
+
+def _serve(answers: IO[str]) -> int:
     stop = _Flag()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
@@ -77,4 +86,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())
