@@ -143,3 +143,18 @@ def test_preload_imports_matplotlib_on_a_thread_of_its_own():
         "assert 'matplotlib.backends.backend_agg' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_preload_starts_one_import_however_often_it_is_called():
+    """A sweep asks for it each time it finds nothing more to hand out."""
+    code = (
+        "import threading\n"
+        "from mlpspec.run import figures\n"
+        "names = []\n"
+        "start = threading.Thread.start\n"
+        "threading.Thread.start = lambda thread: (names.append(thread.name), start(thread))\n"
+        "figures.preload()\n"
+        "figures.preload()\n"
+        "assert names == ['preload-matplotlib'], names\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

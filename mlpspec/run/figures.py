@@ -7,6 +7,7 @@ written atomically, so that a run folder never holds half a PNG.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import threading
@@ -31,10 +32,11 @@ def available() -> bool:
     return True
 
 
+@functools.cache
 def preload() -> None:
-    """Import matplotlib on a thread of its own, if installed: for a command that draws at its
-    end after waiting on other work (a sweep on its trials), whose end then comes about half a
-    second sooner (the import's cost here)."""
+    """Import matplotlib on a thread of its own, if installed (once per process, however often
+    called): for a command that draws at its end after waiting on other work (a sweep on its
+    last trials), whose end then comes about half a second sooner (the import's cost here)."""
     if available():
         threading.Thread(
             target=importlib.import_module, args=("matplotlib.backends.backend_agg",),

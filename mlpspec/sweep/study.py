@@ -189,7 +189,6 @@ class _Coordinator:
     def go(self) -> SweepResult:
         self.record.status, self.record.error, self.record.executor = "running", None, ""
         self.record.save(self.folder)
-        figures.preload()  # while the trials run: the plots at the end need it
         write_trials(self.folder / TRIALS_FILE, self._records())
         signals = _Signals()
         try:
@@ -225,6 +224,10 @@ class _Coordinator:
                 self.executor.interrupt()
             if not stopping:
                 self._hand_out()
+                if not self._more_to_do():
+                    # the last trials run: a worker that ended has nothing left to take, so a
+                    # core is free for the import the plots at the end need
+                    figures.preload()
             if not self.running and (stopping or not self._more_to_do()):
                 return
             for outcome in self.executor.wait(POLL):
