@@ -1,6 +1,10 @@
 """Sweeps side by side: the same 16 trials on 1 and 2 local workers and on a 2-worker Dask
 cluster, against plain ``mlpspec run`` of one trial's spec.
 
+The Dask workers are started as the README starts them, with Dask's worker profiler off (it
+samples the running task's stack every 10 ms, taking the GIL from the trial); the
+``dask2-profiler`` configuration starts them with Dask's defaults, to show what that costs.
+
 Each trial trains a small MNIST spec (784-64 ReLU-10 on the first 12,000 training images, 10
 epochs: about one second on a quiet core, two on a busy one; ``--epochs`` makes them longer);
 the sweep's random sampler draws the same 16 learning rates and momenta in every
@@ -53,7 +57,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-CONFIGURATIONS = ("local1", "local2", "dask2")
+CONFIGURATIONS = ("local1", "local2", "dask2", "dask2-profiler")
+NO_PROFILER = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+"""How the README starts Dask workers for sweeps; ``dask2-profiler`` keeps Dask's default."""
 
 SPEC = """
 [model]
@@ -149,10 +155,11 @@ def sweep(work: Path, label: str, *options: str, spec: str = "sweep.toml") -> di
 
 class DaskCluster:
     """``dask scheduler`` and ``dask worker --nworkers 2 --nthreads 1`` on 127.0.0.1, as the
-    README starts them."""
+    README starts them: Dask's profiler off in the workers, unless ``profiler``."""
 
-    def __init__(self, work: Path, workers: int) -> None:
+    def __init__(self, work: Path, workers: int, profiler: bool = False) -> None:
         self.work, self.workers = work, workers
+        self.environment = os.environ if profiler else os.environ | NO_PROFILER
         self.processes: list[subprocess.Popen] = []
 
     def __enter__(self) -> DaskCluster:
@@ -173,7 +180,7 @@ class DaskCluster:
         self.processes.append(subprocess.Popen(
             [str(BIN / "dask"), "worker", self.address, "--nworkers", str(self.workers),
              "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-            stdout=log, stderr=log,
+            stdout=log, stderr=log, env=self.environment,
         ))
         with Client(self.address, timeout="30s") as client:
             client.wait_for_workers(self.workers, timeout=120)
@@ -234,9 +241,11 @@ def main() -> None:
                     result = sweep(work, name, "--workers", str(workers))
                     row = {"executor": "local", "workers": workers, "extra": ""}
                 else:  # a cluster of its own each round, so that none idles beside the others
-                    with DaskCluster(work, 2) as cluster:
+                    profiler = label.endswith("profiler")
+                    with DaskCluster(work, 2, profiler) as cluster:
                         result = sweep(work, name, "--dask", cluster.address)
-                    row = {"executor": "dask", "workers": 2,
+                    executor = "dask, its profiler on" if profiler else "dask"
+                    row = {"executor": executor, "workers": 2,
                            "extra": f"cluster start {cluster.start_seconds:.1f}s"}
                 rows.append(row | result | {"load": load, "round": round_, "label": label})
                 print(f"round {round_}, {label}: {result['wall']:.1f}s", flush=True)
