@@ -31,6 +31,35 @@ def test_reproduces_the_test_accuracy_exactly(image_run, capsys):
     assert "the run reported the same" in out
 
 
+def _with_reported_test(image_run: Path, folder: Path, **changed: float) -> Path:
+    """A copy of ``image_run`` whose record reports other test values."""
+    copy = shutil.copytree(image_run, folder / "run")
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["test"].update(changed)
+    (copy / "summary.json").write_text(json.dumps(summary))
+    return copy
+
+
+def test_a_loss_off_by_rounding_alone_is_the_same_up_to_rounding(image_run, tmp_path, capsys):
+    """A sweep's trial runs with one BLAS thread and is evaluated with two: the matrix library
+    sums in another order, and the loss differs in its ninth digit (seen on MNIST trials)."""
+    test = json.loads((image_run / "summary.json").read_text())["test"]
+    run = _with_reported_test(image_run, tmp_path, loss=test["loss"] * (1 + 3e-9))
+    assert main(["evaluate", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "the run reported the same, up to rounding" in out and "DIFFERENT" not in out
+
+
+def test_a_real_difference_is_shown_with_the_digits_that_show_it(image_run, tmp_path, capsys):
+    test = json.loads((image_run / "summary.json").read_text())["test"]
+    run = _with_reported_test(image_run, tmp_path, accuracy=test["accuracy"] - 1 / 90)
+    assert main(["evaluate", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "the run reported DIFFERENT values" in out
+    assert f"accuracy {test['accuracy'] - 1 / 90:.8g} against {test['accuracy']:.8g} here" in out
+    assert "loss" not in out.split("DIFFERENT")[1]  # only what differs
+
+
 def test_other_splits_match_the_last_evaluation(image_run, capsys):
     last = json.loads((image_run / "metrics.jsonl").read_text().splitlines()[-1])
     for split, key in (("train", "train_accuracy"), ("validation", "val_accuracy")):

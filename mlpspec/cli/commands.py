@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -150,13 +151,40 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     line = f"{shown} ({len(x)} examples)"
     if reported:
-        same = all(reported.get(name) == value for name, value in values.items())
-        line += "; the run reported the same" if same else (
-            "; the run reported DIFFERENT values: "
-            + ", ".join(f"{n} {format_value(n, v, aligned=False)}" for n, v in reported.items())
-        )
+        line += "; " + _agreement(reported, values, loaded.model.dtype)
     print(line)
     return 0
+
+
+def _agreement(reported: dict[str, float], values: dict[str, float], dtype: np.dtype) -> str:
+    """How a run's own test values compare with ``values``, computed again from its saved model.
+
+    The same bits where the matrix library sums in the same order as the run did (the same
+    machine, the same threads); where it does not (a sweep's trial ran on one BLAS thread, and
+    is evaluated on all of them), the loss may differ in its last digits, by a few hundred
+    roundings of the model's dtype at most, which is "the same, up to rounding". Anything
+    further is another model or other data: each value that differs is shown, with the digits
+    that show it.
+    """
+    if all(reported.get(name) == value for name, value in values.items()):
+        return "the run reported the same"
+    tolerance = 100 * float(np.finfo(dtype).eps)
+
+    def close(name: str, value: float) -> bool:
+        theirs = reported.get(name)
+        return theirs is not None and math.isclose(
+            theirs, value, rel_tol=tolerance, abs_tol=tolerance
+        )
+
+    if all(close(name, value) for name, value in values.items()):
+        return "the run reported the same, up to rounding (summed in another order)"
+    differing = [
+        f"{name} {reported[name]:.8g} against {value:.8g} here"
+        if reported.get(name) is not None else f"{name}: none (here {value:.8g})"
+        for name, value in values.items()
+        if not close(name, value)
+    ]
+    return "the run reported DIFFERENT values: " + ", ".join(differing)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
