@@ -148,6 +148,19 @@ def test_blocking_a_builtin_plugin_makes_its_names_unknown(tmp_path, capsys):
     assert "plugin 'mlpspec.activations' is disabled" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["mlpspec.activations", "no:", "NO:mlpspec.activations"])
+def test_a_p_option_that_is_not_no_name_is_refused_not_ignored(tmp_path, capsys, value):
+    """pytest's ``-p NAME`` loads a plugin; mlpspec's only blocks one, and a value without
+    ``no:`` was silently dropped (``mlpspec check -p broken`` checked everything, exit 0)."""
+    spec = write_spec(tmp_path, SPIRALS_SPEC)
+    for command in ("validate", "check"):
+        with pytest.raises(SystemExit) as caught:
+            main([command, str(spec) if command == "validate" else "dense", "-p", value])
+        assert caught.value.code == 2
+        err = capsys.readouterr().err
+        assert "-p takes no:NAME" in err and "--plugin MODULE" in err
+
+
 def test_the_installed_command_exits_2_without_traceback(tmp_path):
     spec = write_spec(tmp_path, "[model]\nname = 3\n")
     done = subprocess.run(

@@ -98,9 +98,20 @@ def _error(message: str, args: argparse.Namespace) -> None:
     print(f"error: {printable(message)}", file=sys.stderr)
 
 
+def _blocked_plugin(value: str) -> str:
+    """The NAME of ``-p no:NAME``; anything else is a usage error, never silently dropped (a
+    pytest user may expect ``-p NAME`` to load a plugin, as pytest's does)."""
+    name = value.removeprefix("no:")
+    if name == value or not name:
+        raise argparse.ArgumentTypeError(
+            f"-p takes no:NAME, to leave the plugin NAME out, not {value!r}; to load a module "
+            "as a plugin, use --plugin MODULE"
+        )
+    return name
+
+
 def _registry(args: argparse.Namespace) -> Registry:
-    blocked = [p.removeprefix("no:") for p in args.block if p.startswith("no:")]
-    registry = load_registry(args.plugins, blocked)
+    registry = load_registry(args.plugins, args.block)
     for failure in registry.failures:
         warn(f"plugin {failure.plugin!r} was not loaded: {failure.reason}")
     for variable, name in registry.unknown_names:
@@ -281,6 +292,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="block",
         action="append",
         default=[],
+        type=_blocked_plugin,
         metavar="no:NAME",
         help="do not load the plugin NAME (as pytest's -p no:NAME)",
     )

@@ -114,7 +114,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             _announce(sweep, folder)
     options = SweepOptions(
         plugins=tuple(args.plugins),
-        blocked=tuple(p.removeprefix("no:") for p in args.block if p.startswith("no:")),
+        blocked=tuple(args.block),
         data_dirs=tuple(str(Path(d).resolve()) for d in args.data_dir),
     )
     on_trial = _print_json if args.json else _TrialLine(sweep.settings.metric)
