@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 
 from mlpspec.core.components import Parameter
+from mlpspec.core.errors import UsageError
 from mlpspec.engine import parallel
 from mlpspec.testing import create
+
+from .conftest import SPIRALS_SPEC, write_spec
 
 
 def momentum_steps(registry, monkeypatch, threads: int) -> np.ndarray:
@@ -39,3 +47,33 @@ def test_every_element_is_updated_once(monkeypatch):
 
         parallel.elementwise(bump, [counts])
         assert counts.min() == counts.max() == 1
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "2.5", "5000", "1e3"])
+def test_a_bad_thread_count_is_a_usage_error_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv("MLPSPEC_THREADS", value)
+    monkeypatch.setattr(parallel, "THREADS", None)
+    with pytest.raises(UsageError, match=r"MLPSPEC_THREADS: expected a number of threads"):
+        parallel.threads()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", None), ("0", None), (" 3 ", 3), ("1", 1)])
+def test_the_thread_count_from_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("MLPSPEC_THREADS", value)
+    monkeypatch.setattr(parallel, "THREADS", None)
+    assert parallel.threads() == (expected or len(os.sched_getaffinity(0)))
+
+
+def test_a_bad_thread_count_stops_a_run_before_it_starts_and_no_plugin_fails(tmp_path):
+    """It was read when the module was imported: every built-in plugin importing it failed to
+    load, and the spec was then said to name unknown optimizers."""
+    spec = write_spec(tmp_path, SPIRALS_SPEC)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlpspec", "run", str(spec), "--out", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=120,
+        env=os.environ | {"MLPSPEC_THREADS": "two"},
+    )
+    assert done.returncode == 2
+    assert "MLPSPEC_THREADS: expected a number of threads" in done.stderr
+    assert "not loaded" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()

@@ -10,16 +10,45 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from mlpspec.core.errors import UsageError
+
 MIN_SPLIT = 1 << 17
 """Elements below which an update stays on one thread (the hand-off costs ~20 µs)."""
 
-THREADS = int(os.environ.get("MLPSPEC_THREADS", 0)) or len(os.sched_getaffinity(0))
+THREADS_VARIABLE = "MLPSPEC_THREADS"
+MAX_THREADS = 1024
+THREADS: int | None = None
+"""How many threads split an update: set by :func:`use_threads`, else read from
+``$MLPSPEC_THREADS`` when first needed (:func:`threads`)."""
 _pool: ThreadPoolExecutor | None = None
+
+
+def threads() -> int:
+    """How many threads split an update: :func:`use_threads`'s count, else
+    ``$MLPSPEC_THREADS`` (0 or unset: one per core). Read when first needed, not at import, so
+    that a bad value is a usage error naming the variable rather than every plugin that
+    imports this module failing to load."""
+    global THREADS
+    if THREADS is None:
+        THREADS = _from_environment()
+    return THREADS
+
+
+def _from_environment() -> int:
+    text = os.environ.get(THREADS_VARIABLE, "").strip()
+    count = int(text) if re.fullmatch(r"[0-9]{1,6}", text) else None
+    if text and (count is None or count > MAX_THREADS):
+        raise UsageError(
+            f"{THREADS_VARIABLE}: expected a number of threads from 1 to {MAX_THREADS} (0 or "
+            f"unset: one per core), got {text[:40]!r}"
+        )
+    return count or len(os.sched_getaffinity(0))
 
 
 def use_threads(count: int) -> None:
@@ -38,14 +67,15 @@ def elementwise(
     """Call ``update(*slices, *args)`` on matching slices of same-shaped, contiguous
     ``arrays``."""
     size = arrays[0].size
-    if THREADS == 1 or size < MIN_SPLIT:
+    count = threads()
+    if count == 1 or size < MIN_SPLIT:
         update(*arrays, *args)
         return
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(THREADS - 1, thread_name_prefix="mlpspec")
+        _pool = ThreadPoolExecutor(count - 1, thread_name_prefix="mlpspec")
     flat = [array.reshape(-1) for array in arrays]
-    bounds = [size * i // THREADS for i in range(THREADS + 1)]
+    bounds = [size * i // count for i in range(count + 1)]
     parts = [tuple(f[lo:hi] for f in flat) for lo, hi in itertools.pairwise(bounds)]
     pending = [_pool.submit(update, *part, *args) for part in parts[1:]]
     update(*parts[0], *args)

@@ -27,6 +27,7 @@ from mlpspec.core.registry import ComponentConfig, Provider, Registry
 from mlpspec.core.spec import Spec, needs_validation
 from mlpspec.data import DataContext, Dataset, Splits, prepare
 from mlpspec.data.dataset import env_data_dirs
+from mlpspec.engine import parallel
 from mlpspec.engine.model import Model
 from mlpspec.engine.training import LoopConfig, Plan
 from mlpspec.run.budget import check_memory
@@ -109,6 +110,7 @@ class Builder:
         """
         spec = self.spec
         check_memory(spec, features, examples)
+        parallel.threads()  # a bad $MLPSPEC_THREADS is said before anything is built
         dtype = np.dtype(spec.model.dtype)
         layers, generators = [], {}
         width = features
