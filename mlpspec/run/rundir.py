@@ -162,14 +162,15 @@ RUN_FILE_LIMIT = 256 * 2**20
 a run writes (a line per evaluation), far below what would exhaust memory."""
 
 
-def read_run_file(path: Path) -> bytes:
-    """A run folder's file, read as :mod:`mlpspec.core.files` reads anything a user may point
-    at: a regular file of bounded size (a FIFO or ``/dev/zero`` in its place is refused at
-    once); any problem is a :class:`DataError` naming it."""
+def read_run_file(path: Path, folder: str = "run folder") -> bytes:
+    """A file of a run folder (or of another ``folder`` mlpspec writes: a sweep folder), read
+    as :mod:`mlpspec.core.files` reads anything a user may point at: a regular file of bounded
+    size (a FIFO or ``/dev/zero`` in its place is refused at once); any problem is a
+    :class:`DataError` naming it, and a missing file asks whether its folder is one."""
     try:
-        return read_limited(path, RUN_FILE_LIMIT, "run folder's file")
+        return read_limited(path, RUN_FILE_LIMIT, f"{folder}'s file")
     except FileProblem as exc:
-        hint = f"; is {path.parent} a run folder?" if str(exc) == "no such file" else ""
+        hint = f"; is {path.parent} a {folder}?" if str(exc) == "no such file" else ""
         raise DataError(f"{path}: {exc}{hint}") from None
 
 

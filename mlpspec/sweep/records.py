@@ -15,8 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlpspec.core.errors import DataError
-from mlpspec.core.files import FileProblem, read_limited
-from mlpspec.run.rundir import RUN_FILE_LIMIT, atomic_write
+from mlpspec.run.rundir import atomic_write, read_run_file
 from mlpspec.sweep.trial import TrialOutcome
 
 TRIALS_FILE = "trials.jsonl"
@@ -111,10 +110,7 @@ class SweepRecord(BaseModel):
     def load(cls, folder: Path) -> SweepRecord:
         path = folder / SWEEP_RECORD
         try:
-            return cls.model_validate_json(read_limited(path, RUN_FILE_LIMIT, "sweep record"))
-        except FileProblem as exc:
-            hint = f"; is {folder} a sweep folder?" if str(exc) == "no such file" else ""
-            raise DataError(f"{path}: {exc}{hint}") from None
+            return cls.model_validate_json(read_run_file(path, "sweep folder"))
         except (ValidationError, UnicodeDecodeError) as exc:
             raise DataError(f"{path}: damaged sweep record ({exc!r:.80})") from None
 
