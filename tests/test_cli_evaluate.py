@@ -60,6 +60,16 @@ def test_a_real_difference_is_shown_with_the_digits_that_show_it(image_run, tmp_
     assert "loss" not in out.split("DIFFERENT")[1]  # only what differs
 
 
+def test_a_value_the_run_did_not_report_is_named_as_missing(image_run, tmp_path, capsys):
+    run = _with_reported_test(image_run, tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    accuracy = summary["test"].pop("accuracy")
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert main(["evaluate", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert f"the run reported DIFFERENT values: accuracy: none (here {accuracy:.8g})" in out
+
+
 def test_other_splits_match_the_last_evaluation(image_run, capsys):
     last = json.loads((image_run / "metrics.jsonl").read_text().splitlines()[-1])
     for split, key in (("train", "train_accuracy"), ("validation", "val_accuracy")):
