@@ -16,6 +16,9 @@ more than the systems do.
 The GEMM bound of a step is the faster of numpy's and PyTorch's matrix multiplications at the
 step's shapes; "outside GEMM" is the share of mlpspec's step not spent in numpy's own
 multiplications. A scaling table shows where per-call overhead ends and arithmetic begins.
+Last, each workload trains in mlpspec and the textbook loop in one process, whole epochs
+alternated (`--duel-rounds`): the finer measure of "never slower than the textbook loop",
+since both meet the same conditions within a round.
 
     python benchmarks/speed.py                      # everything (about 15 minutes)
     python benchmarks/speed.py --only W2 W5 --rounds 3
@@ -317,6 +320,31 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(asdict(result)))
 
 
+def duel_child(args: argparse.Namespace) -> None:
+    """mlpspec (numpy alone) and the textbook loop built in one process, whole epochs
+    alternated (who goes first alternating too); prints each round's mlpspec ÷ textbook.
+
+    Across child processes, the machine's drift between two children a minute apart is as
+    large as the difference between the systems; here both meet the same conditions within
+    a round, and two identical systems measured within 1.2–1.5 % of each other."""
+    registry, spec, splits = load(Path(args.spec), args.data_dir, json.loads(args.overrides))
+    ours = build_mlpspec(spec, registry, splits)
+    textbook = build_textbook(spec, registry, splits)
+    ratios = []
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        ours.epoch()  # warm-ups
+        textbook.epoch()
+        for round_ in range(args.rounds):
+            seconds = {}
+            order = [("mlpspec", ours), ("textbook", textbook)]
+            for name, system in order if round_ % 2 == 0 else order[::-1]:
+                started = time.perf_counter()
+                system.epoch()
+                seconds[name] = time.perf_counter() - started
+            ratios.append(seconds["mlpspec"] / seconds["textbook"])  # the same steps each
+    print(json.dumps(ratios))
+
+
 # --------------------------------------------------------------------------------------------
 # The parent: interleave the systems, gather, print
 
@@ -484,6 +512,36 @@ def side_by_side(args) -> list[tuple[Row, int]]:
     return rows
 
 
+def duels(args) -> dict[str, list[float]]:
+    """mlpspec ÷ textbook per round, each workload in one process (:func:`duel_child`)."""
+    print(
+        f"\n| workload | mlpspec ÷ textbook in one process, {args.duel_rounds} rounds: median "
+        "(min–max) | rounds mlpspec was faster |"
+    )
+    print("|" + " --- |" * 3)
+    found = {}
+    for name in args.only:
+        command = [
+            sys.executable, __file__, "--child", "duel", "--spec", str(WORKLOADS[name]),
+            "--rounds", str(args.duel_rounds), "--data-dir", args.data_dir,
+        ]  # fmt: skip
+        env = dict(os.environ, MLPSPEC_NUMBA="0")
+        if args.threads:
+            for variable in ("OPENBLAS_NUM_THREADS", "MLPSPEC_THREADS"):
+                env[variable] = str(args.threads)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+        if done.returncode:
+            raise SystemExit(f"the duel child failed on {name}:\n{done.stderr}")
+        ratios = found[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        faster = sum(r < 1 for r in ratios)
+        print(
+            f"| {name} | {statistics.median(ratios):.3f} ({min(ratios):.2f}–{max(ratios):.2f}) "
+            f"| {faster} of {len(ratios)} |",
+            flush=True,
+        )
+    return found
+
+
 def scaling(args) -> list[Row]:
     """784-H relu-10, batch B, as B and H grow, in every system (one round, one epoch)."""
     rows = []
@@ -548,14 +606,20 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument(
+        "--duel-rounds",
+        type=int,
+        default=12,
+        help="rounds of mlpspec against the textbook loop in one process (0: none)",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=(*SYSTEMS, "duel"), help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, str(Path(__file__).parent))
-        child(args)
+        duel_child(args) if args.child == "duel" else child(args)
         return
     try:
         import torch
@@ -581,6 +645,7 @@ def main() -> None:
     print("|" + " --- |" * 5)
     for row, steps in rows:
         print(format_wall(row, steps))
+    one_process = duels(args) if args.duel_rounds else {}
     scale_rows = [] if args.no_scaling else scaling(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -589,6 +654,7 @@ def main() -> None:
             {
                 "workloads": [asdict(row) for row, _ in rows],
                 "scaling": [asdict(row) for row in scale_rows],
+                "mlpspec_over_textbook_in_one_process": one_process,
             },
             indent=2,
         )
