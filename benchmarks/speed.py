@@ -350,29 +350,26 @@ def duel_child(args: argparse.Namespace) -> None:
 
 
 def spawn(system: str, spec: Path, args, epochs: int, overrides: dict | None = None) -> ChildResult:
+    options = ("--epochs", str(epochs), "--overrides", json.dumps(overrides or {}))
+    return ChildResult(**json.loads(child_output(args, system, spec, *options)))
+
+
+def child_output(args, child: str, spec: Path, *options: str) -> str:
+    """Run a child (a system, or the duel) on ``spec`` with ``args``' data and threads; the
+    last line it printed."""
     command = [
-        sys.executable,
-        __file__,
-        "--child",
-        system,
-        "--spec",
-        str(spec),
-        "--epochs",
-        str(epochs),
-        "--data-dir",
-        args.data_dir,
-        "--overrides",
-        json.dumps(overrides or {}),
-    ]
-    env = dict(os.environ, MLPSPEC_NUMBA="1" if system == "mlpspec-numba" else "0")
+        sys.executable, __file__, "--child", child, "--spec", str(spec),
+        "--data-dir", args.data_dir, *options,
+    ]  # fmt: skip
+    env = dict(os.environ, MLPSPEC_NUMBA="1" if child == "mlpspec-numba" else "0")
     if args.threads:
         # every system's threads: numpy's BLAS, mlpspec's pool, PyTorch's OpenMP and MKL
         for name in ("OPENBLAS_NUM_THREADS", "MLPSPEC_THREADS", "OMP_NUM_THREADS"):
             env[name] = str(args.threads)
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode:
-        raise SystemExit(f"{system} child failed on {spec}:\n{done.stderr}")
-    return ChildResult(**json.loads(done.stdout.strip().splitlines()[-1]))
+        raise SystemExit(f"{child} child failed on {spec}:\n{done.stderr}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 def shapes(spec_path: Path, data_dir: str) -> tuple[list[int], int, int]:
@@ -521,18 +518,8 @@ def duels(args) -> dict[str, list[float]]:
     print("|" + " --- |" * 3)
     found = {}
     for name in args.only:
-        command = [
-            sys.executable, __file__, "--child", "duel", "--spec", str(WORKLOADS[name]),
-            "--rounds", str(args.duel_rounds), "--data-dir", args.data_dir,
-        ]  # fmt: skip
-        env = dict(os.environ, MLPSPEC_NUMBA="0")
-        if args.threads:
-            for variable in ("OPENBLAS_NUM_THREADS", "MLPSPEC_THREADS"):
-                env[variable] = str(args.threads)
-        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-        if done.returncode:
-            raise SystemExit(f"the duel child failed on {name}:\n{done.stderr}")
-        ratios = found[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        output = child_output(args, "duel", WORKLOADS[name], "--rounds", str(args.duel_rounds))
+        ratios = found[name] = json.loads(output)
         faster = sum(r < 1 for r in ratios)
         print(
             f"| {name} | {statistics.median(ratios):.3f} ({min(ratios):.2f}–{max(ratios):.2f}) "
